@@ -1,0 +1,124 @@
+"""Stateless numeric functions: activations, softmax, losses and the broadcasting helper.
+
+Everything here is pure: no function writes into its arguments. Every function keeps the
+floating dtype it is given (float32 in, float32 out).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule._checks import check_labels
+
+__all__ = [
+    "cross_entropy_error",
+    "log_softmax",
+    "relu",
+    "sigmoid",
+    "softmax",
+    "softmax_cross_entropy",
+    "sum_to",
+]
+
+
+def sum_to(grad: Any, shape: tuple[int, ...]) -> Any:
+    """Sum ``grad`` over the axes that broadcasting added or stretched, so it has ``shape``.
+
+    This is the one place where broadcasting is undone: every binary node calls it.
+    ``sum_to(np.ones((4, 3)), ())`` is ``12.0``; ``sum_to(g, (1, 4))`` keeps a length-1 axis.
+    """
+    grad_shape = np.shape(grad)
+    if grad_shape == tuple(shape):
+        return grad
+    lead = len(grad_shape) - len(shape)
+    if lead < 0:
+        raise ValueError(f"sum_to: cannot reduce a gradient of shape {grad_shape} to the larger shape {shape}")
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, size in enumerate(shape) if size == 1 and grad_shape[lead + i] != 1
+    )
+    out = np.sum(grad, axis=axes, keepdims=True) if axes else np.asarray(grad)
+    if lead:
+        out = out.reshape(out.shape[lead:])
+    if out.shape != tuple(shape):
+        raise ValueError(f"sum_to: gradient of shape {grad_shape} does not broadcast from shape {shape}")
+    return out
+
+
+def sigmoid(x: Any) -> Any:
+    """Logistic function 1 / (1 + exp(-x)), stable for any input (no overflow at ±1000)."""
+    x = np.asarray(x)
+    e = np.exp(-np.abs(x))  # in (0, 1]: never overflows
+    # 1/(1+e) for x >= 0 and e/(1+e) for x < 0 are the same function written without exp(+|x|).
+    out = np.where(x >= 0, 1, e) / (1 + e)
+    return out.astype(e.dtype, copy=False)
+
+
+def relu(x: Any) -> Any:
+    """max(x, 0), elementwise, in x's dtype."""
+    return np.maximum(x, 0)
+
+
+def softmax(x: Any) -> np.ndarray:
+    """Softmax over the last axis; stable for large inputs (the row maximum is subtracted)."""
+    x = np.asarray(x)
+    shifted = x - np.max(x, axis=-1, keepdims=True)
+    e = np.exp(shifted)
+    e /= np.sum(e, axis=-1, keepdims=True)
+    return e
+
+
+def log_softmax(x: Any) -> np.ndarray:
+    """log(softmax(x)) over the last axis, computed without taking log of a rounded-off 0."""
+    x = np.asarray(x)
+    shifted = x - np.max(x, axis=-1, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
+
+
+def _as_batch(y: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The book's convention: a single sample (C,) becomes a batch of one."""
+    if y.ndim == 1:
+        y = y.reshape(1, -1)
+        t = t.reshape(1, -1) if t.ndim == 1 and t.size == y.shape[1] and t.size != 1 else t.reshape(-1)
+    return y, t
+
+
+def cross_entropy_error(y: Any, t: Any) -> float:
+    """Mean cross-entropy of probabilities ``y`` (N, C) against labels ``t``.
+
+    ``t`` is class indices (N,) or one-hot (N, C). A single sample may be given as y of shape
+    (C,). Probabilities of exactly 0 are clipped to the dtype's smallest normal number, so the
+    result is finite (never log(0)).
+    """
+    y = np.asarray(y)
+    t = np.asarray(t)
+    y, t = _as_batch(y, t)
+    if y.ndim != 2:
+        raise ValueError(f"cross_entropy_error: expected probabilities of shape (N, C), got y.shape={y.shape}")
+    n, c = y.shape
+    t = check_labels(t, n, c, "cross_entropy_error")
+    tiny = np.finfo(y.dtype if y.dtype.kind == "f" else np.float64).tiny
+    if t.ndim == 1:
+        picked = y[np.arange(n), t]
+        return float(-np.sum(np.log(np.maximum(picked, tiny))) / n)
+    return float(-np.sum(t * np.log(np.maximum(y, tiny))) / n)
+
+
+def softmax_cross_entropy(x: np.ndarray, t: np.ndarray) -> tuple[float, np.ndarray]:
+    """Fused softmax and mean cross-entropy for scores ``x`` (N, C) and validated labels ``t``.
+
+    Returns ``(loss, y)`` where ``y = softmax(x)``. The loss comes from the log-softmax, so it
+    is exact even when a probability rounds to 0. One exp per entry.
+    """
+    n = x.shape[0]
+    shifted = x - np.max(x, axis=1, keepdims=True)
+    y = np.exp(shifted)
+    total = np.sum(y, axis=1, keepdims=True)
+    y /= total
+    log_total = np.log(total)
+    if t.ndim == 1:
+        loss = -(np.sum(shifted[np.arange(n), t]) - np.sum(log_total)) / n
+    else:
+        loss = -np.sum(t * (shifted - log_total)) / n
+    return float(loss), y
