@@ -52,15 +52,12 @@ def check_labels(t: Any, n: int, n_classes: int, where: str) -> np.ndarray:
             lo, hi = int(t.min()), int(t.max())
             if lo < 0 or hi >= n_classes:
                 bad = lo if lo < 0 else hi
-                raise ValueError(
-                    f"{where}: labels must lie in [0, {n_classes - 1}] for {n_classes} classes, got {bad}"
-                )
+                raise ValueError(f"{where}: labels must lie in [0, {n_classes - 1}] for {n_classes} classes, got {bad}")
         return t
     if t.ndim == 2:
         if t.shape != (n, n_classes):
             raise ValueError(
-                f"{where}: one-hot labels must have shape ({n}, {n_classes}) to match the scores, "
-                f"got t.shape={t.shape}"
+                f"{where}: one-hot labels must have shape ({n}, {n_classes}) to match the scores, got t.shape={t.shape}"
             )
         if t.dtype.kind not in "biuf":
             raise ValueError(f"{where}: one-hot labels must be numeric, got dtype {t.dtype}")

@@ -444,9 +444,7 @@ def _load_user_folder(folder: Path, files: Mapping[str, Path]) -> dict[str, np.n
     return raw
 
 
-def _load_verified_folder(
-    name: str, files: Mapping[str, Path]
-) -> tuple[dict[str, np.ndarray] | None, list[str]]:
+def _load_verified_folder(name: str, files: Mapping[str, Path]) -> tuple[dict[str, np.ndarray] | None, list[str]]:
     """Parse the four files if every one matches DIGESTS; else (None, names that failed)."""
     digests = DIGESTS[name]
     bad: list[str] = []
@@ -483,17 +481,13 @@ def _assemble(arrays: Mapping[str, np.ndarray], files: Mapping[str, Path]) -> di
         x, t = arrays[images_name], arrays[labels_name]
         if x.ndim != 3:
             raise DatasetError(
-                f"{files[images_name]}: expected an image file of 3 dimensions (N, rows, cols), "
-                f"got shape {x.shape}"
+                f"{files[images_name]}: expected an image file of 3 dimensions (N, rows, cols), got shape {x.shape}"
             )
         if t.ndim != 1:
-            raise DatasetError(
-                f"{files[labels_name]}: expected a label file of 1 dimension (N,), got shape {t.shape}"
-            )
+            raise DatasetError(f"{files[labels_name]}: expected a label file of 1 dimension (N,), got shape {t.shape}")
         if x.shape[0] != t.shape[0]:
             raise DatasetError(
-                f"{files[images_name]} holds {x.shape[0]} images but {files[labels_name]} "
-                f"holds {t.shape[0]} labels"
+                f"{files[images_name]} holds {x.shape[0]} images but {files[labels_name]} holds {t.shape[0]} labels"
             )
         raw[f"x_{split}"], raw[f"t_{split}"] = x, t
     if raw["x_train"].shape[1:] != raw["x_test"].shape[1:]:
@@ -536,13 +530,10 @@ def _parse_idx(data: bytes, path: Path) -> np.ndarray:
         raise DatasetError(f"{path}: too short for an IDX header ({len(data)} bytes)")
     if data[0] != 0 or data[1] != 0:
         raise DatasetError(
-            f"{path}: bad IDX magic number 0x{data[:4].hex()}, expected 0x00000801 (labels) "
-            f"or 0x00000803 (images)"
+            f"{path}: bad IDX magic number 0x{data[:4].hex()}, expected 0x00000801 (labels) or 0x00000803 (images)"
         )
     if data[2] != _IDX_UINT8:
-        raise DatasetError(
-            f"{path}: IDX type code 0x{data[2]:02x} is not supported, expected 0x08 (unsigned byte)"
-        )
+        raise DatasetError(f"{path}: IDX type code 0x{data[2]:02x} is not supported, expected 0x08 (unsigned byte)")
     ndim = data[3]
     if ndim not in (1, 3):
         raise DatasetError(f"{path}: IDX file has {ndim} dimensions, expected 1 (labels) or 3 (images)")
@@ -553,9 +544,7 @@ def _parse_idx(data: bytes, path: Path) -> np.ndarray:
     expected = header + int(np.prod(dims, dtype=np.int64))
     if len(data) != expected:
         what = "truncated" if len(data) < expected else "has trailing bytes"
-        raise DatasetError(
-            f"{path}: {what}: dimensions {dims} need {expected} bytes, the file has {len(data)}"
-        )
+        raise DatasetError(f"{path}: {what}: dimensions {dims} need {expected} bytes, the file has {len(data)}")
     # Copy out of the read-only bytes buffer so callers get an ordinary, writable array.
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims).copy()
 
@@ -655,9 +644,7 @@ def _download_missing(name: str, cache: Path, looked: list[str]) -> dict[str, Pa
     try:
         cache.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise DatasetError(
-            f"{pretty}: cannot create the cache folder {cache} ({exc.strerror or exc})"
-        ) from exc
+        raise DatasetError(f"{pretty}: cannot create the cache folder {cache} ({exc.strerror or exc})") from exc
     files, missing = _find_files(cache)
     for base in missing:
         dest = cache / (base + ".gz")

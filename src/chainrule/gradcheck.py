@@ -121,10 +121,14 @@ class GradientCheckReport:
             for c in self.checks
         ]
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-        lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]]
+        lines = [
+            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]
+        ]
         lines.insert(1, "  ".join("-" * w for w in widths))
         verdict = "passed" if self.passed else "FAILED"
-        lines.append(f"gradient check {verdict}: max |backprop - numerical| <= {self.atol:g} + {self.rtol:g} × max |gradient|")
+        lines.append(
+            f"gradient check {verdict}: max |backprop - numerical| <= {self.atol:g} + {self.rtol:g} × max |gradient|"
+        )
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -238,10 +242,7 @@ def check_layer(
             )
     # Float arrays and Python numbers become float64 copies (the caller's arrays are never
     # perturbed); integer and boolean arrays, such as class labels, are passed through as they are.
-    args = [
-        a if isinstance(a, np.ndarray) and a.dtype.kind in "biu" else np.array(a, dtype=np.float64)
-        for a in inputs
-    ]
+    args = [a if isinstance(a, np.ndarray) and a.dtype.kind in "biu" else np.array(a, dtype=np.float64) for a in inputs]
     out = layer.forward(*args)
     dout = rng.standard_normal(np.shape(out))
     grads = layer.backward(dout)

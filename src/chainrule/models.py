@@ -60,9 +60,7 @@ def check_dtype(dtype: Any, where: str) -> np.dtype:
     return dt
 
 
-def init_weight(
-    rng: np.random.Generator, fan_in: int, fan_out: int, std: float | str, dtype: np.dtype
-) -> np.ndarray:
+def init_weight(rng: np.random.Generator, fan_in: int, fan_out: int, std: float | str, dtype: np.dtype) -> np.ndarray:
     """A (fan_in, fan_out) weight matrix drawn from N(0, s²).
 
     ``std`` is a number (the book's ``weight_init_std``), ``"he"`` (s = √(2/fan_in), for ReLU)
