@@ -1,0 +1,130 @@
+"""models.py: TwoLayerNet and its shared parameters."""
+
+import numpy as np
+import pytest
+
+from chainrule import TwoLayerNet, gradient_check
+from chainrule.models import build_model, init_weight
+
+
+def small_batch(n=5, d=8, c=3, seed=0):
+    r = np.random.default_rng(seed)
+    return r.random((n, d)), r.integers(0, c, n)
+
+
+def test_structure_matches_the_book():
+    net = TwoLayerNet(784, 50, 10, seed=0)
+    assert list(net.params) == ["W1", "b1", "W2", "b2"]
+    assert net.params["W1"].shape == (784, 50) and net.params["b2"].shape == (10,)
+    assert list(net.layers) == ["Affine1", "Relu1", "Affine2"]
+    assert type(net.last_layer).__name__ == "SoftmaxWithLoss"
+    assert net.params["W1"].dtype == np.float64
+    assert np.std(net.params["W1"]) == pytest.approx(0.01, rel=0.05)
+    assert not np.any(net.params["b1"])
+
+
+def test_params_and_layers_share_arrays():
+    net = TwoLayerNet(4, 3, 2, seed=0)
+    assert net.layers["Affine1"].W is net.params["W1"]
+    net.params["W1"] -= 1.0  # in place, as the optimizers do
+    np.testing.assert_array_equal(net.layers["Affine1"].W, net.params["W1"])
+    net.params["b2"] = np.array([5.0, -5.0])  # the book's assignment style copies in place
+    assert net.layers["Affine2"].b is net.params["b2"]
+    np.testing.assert_array_equal(net.layers["Affine2"].b, [5.0, -5.0])
+    with pytest.raises(ValueError, match=r"params\['b2'\]: expected shape \(2,\), got \(3,\)"):
+        net.params["b2"] = np.zeros(3)
+
+
+def test_gradient_matches_numerical_gradient():
+    net = TwoLayerNet(8, 6, 3, weight_init_std=0.5, seed=1)
+    x, t = small_batch()
+    grads = net.gradient(x, t)
+    num = net.numerical_gradient(x, t)
+    for k in net.params:
+        assert grads[k].shape == net.params[k].shape
+        np.testing.assert_allclose(grads[k], num[k], rtol=1e-6, atol=1e-9)
+    report = gradient_check(net, x, t)
+    assert report.passed
+    assert max(c.max_abs_diff for c in report) < 1e-7
+    assert max(c.max_rel_err for c in report) < 1e-7
+
+
+def test_one_hot_and_index_labels_agree():
+    net = TwoLayerNet(8, 6, 3, seed=2)
+    x, t = small_batch()
+    onehot = np.eye(3)[t]
+    assert net.loss(x, t) == pytest.approx(net.loss(x, onehot))
+    assert net.accuracy(x, t) == net.accuracy(x, onehot)
+    g1, g2 = net.gradient(x, t), net.gradient(x, onehot)
+    for k in g1:
+        np.testing.assert_allclose(g1[k], g2[k])
+
+
+def test_accuracy_in_batches_equals_all_at_once():
+    net = TwoLayerNet(8, 6, 3, weight_init_std=1.0, seed=3)
+    x, t = small_batch(n=103, seed=3)
+    expected = np.mean(np.argmax(net.predict(x), axis=1) == t)
+    assert net.accuracy(x, t) == pytest.approx(expected)
+    assert net.accuracy(x, t, batch_size=10) == pytest.approx(expected)
+
+
+def test_seed_determinism_and_generator():
+    a, b = TwoLayerNet(5, 4, 3, seed=7), TwoLayerNet(5, 4, 3, seed=7)
+    c = TwoLayerNet(5, 4, 3, seed=np.random.default_rng(7))
+    for k in a.params:
+        np.testing.assert_array_equal(a.params[k], b.params[k])
+        np.testing.assert_array_equal(a.params[k], c.params[k])
+    assert not np.array_equal(a.params["W1"], TwoLayerNet(5, 4, 3, seed=8).params["W1"])
+
+
+def test_float32_network_stays_float32():
+    net = TwoLayerNet(8, 6, 3, dtype=np.float32, seed=0)
+    x, t = small_batch()
+    assert net.predict(x).dtype == np.float32  # float64 input is converted once
+    grads = net.gradient(x.astype(np.float32), t)
+    assert all(g.dtype == np.float32 for g in grads.values())
+
+
+def test_copy_and_build_model():
+    net = TwoLayerNet(5, 4, 3, weight_init_std=0.3, dtype=np.float32, seed=0)
+    twin = net.copy(dtype=np.float64)
+    assert twin.params["W1"].dtype == np.float64
+    np.testing.assert_allclose(twin.params["W1"], net.params["W1"])
+    assert twin.params["W1"] is not net.params["W1"]
+    rebuilt = build_model(net.config)
+    assert rebuilt.config == net.config
+    with pytest.raises(ValueError, match="unknown model 'cnn'"):
+        build_model({"model": "cnn"})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"input_size": 0}, "input_size must be a positive integer, got 0"),
+        ({"hidden_size": 2.5}, "hidden_size must be a positive integer"),
+        ({"dtype": np.int32}, "dtype must be float32 or float64, got int32"),
+        ({"weight_init_std": -1.0}, "positive number"),
+        ({"weight_init_std": "uniform"}, "'he' or 'xavier'"),
+        ({"seed": -3}, "seed must be a non-negative integer"),
+    ],
+)
+def test_constructor_errors(kwargs, message):
+    args = {"input_size": 4, "hidden_size": 3, "output_size": 2, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        TwoLayerNet(**args)
+
+
+def test_wrong_input_size_is_a_clear_error():
+    net = TwoLayerNet(4, 3, 2, seed=0)
+    with pytest.raises(ValueError, match=r"Affine: expected 4 input features, got 5"):
+        net.predict(np.zeros((2, 5)))
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 1\]"):
+        net.loss(np.zeros((2, 4)), np.array([0, 2]))
+
+
+def test_init_weight_scales():
+    r = np.random.default_rng(0)
+    he = init_weight(r, 2000, 50, "he", np.dtype(np.float32))
+    xavier = init_weight(r, 2000, 50, "xavier", np.dtype(np.float64))
+    assert he.dtype == np.float32 and np.std(he) == pytest.approx(np.sqrt(2 / 2000), rel=0.02)
+    assert np.std(xavier) == pytest.approx(np.sqrt(1 / 2000), rel=0.02)
