@@ -22,6 +22,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.client
+import math
 import os
 import sys
 import tempfile
@@ -31,6 +32,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+
+from chainrule._rng import as_generator
 
 __all__ = [
     "CLASS_NAMES",
@@ -221,7 +224,7 @@ def load_spiral(
     n_per_class: int = 100,
     n_classes: int = 3,
     *,
-    seed: int | np.random.Generator = 0,
+    seed: int | np.random.Generator | None = 0,
     one_hot_label: bool = False,
     dtype: Any = np.float32,
     test_fraction: float = 0.2,
@@ -244,7 +247,7 @@ def load_spiral(
     if not 0.0 < float(test_fraction) < 1.0:
         raise ValueError(f"load_spiral: test_fraction must be in (0, 1), got {test_fraction!r}")
     dtype = _float_dtype(dtype, "load_spiral")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = as_generator(seed)
     n_per_class, n_classes = int(n_per_class), int(n_classes)
     n_test = min(n_per_class - 1, max(1, round(test_fraction * n_per_class)))
 
@@ -351,7 +354,6 @@ def _find_raw(name: str, data_dir: str | os.PathLike[str] | None, download: bool
 
     cache = cache_dir(name)
     files, missing = _find_files(cache)
-    bad: list[str] = []
     if not missing:
         raw, bad = _load_verified_folder(name, files)
         if raw is not None:
@@ -361,7 +363,7 @@ def _find_raw(name: str, data_dir: str | os.PathLike[str] | None, download: bool
             # Our own cache: a file that fails verification would only fail again; drop it so
             # the download below replaces it.
             _unlink_quietly(path)
-        looked.append(f"cache: {cache} (failed verification, removed: {', '.join(bad)})")
+        looked.append(f"cache: {cache} (failed verification, removed: {'; '.join(bad.values())})")
     else:
         looked.append(f"cache: {cache} ({_why_incomplete(cache, missing)})")
 
@@ -374,7 +376,7 @@ def _find_raw(name: str, data_dir: str | os.PathLike[str] | None, download: bool
         if raw is not None:
             _write_npz(npz_path, raw)
             return raw
-        looked.append(f"system: {folder} (failed verification: {', '.join(bad)})")
+        looked.append(f"system: {folder} (failed verification: {'; '.join(bad.values())})")
 
     if not download:
         raise DatasetError(
@@ -385,7 +387,7 @@ def _find_raw(name: str, data_dir: str | os.PathLike[str] | None, download: bool
     files = _download_missing(name, cache, looked)
     raw, bad = _load_verified_folder(name, files)
     if raw is None:  # pragma: no cover - downloads are verified before they are renamed
-        raise DatasetError(f"{pretty}: downloaded files in {cache} failed verification: {', '.join(bad)}")
+        raise DatasetError(f"{pretty}: downloaded files in {cache} failed verification: {'; '.join(bad.values())}")
     _write_npz(npz_path, raw)
     return raw
 
@@ -418,7 +420,7 @@ def _ways_out(name: str) -> str:
     ]
     if name == "fashion-mnist":
         lines.append("  - on Debian/Ubuntu: apt-get install dataset-fashion-mnist")
-    lines.append(f"  - copy the four .gz files into {cache_dir(name)} on a machine without network")
+    lines.append(f"  - fetch the four official .gz files elsewhere and copy them into {cache_dir(name)}")
     lines.append("  - or use load_spiral(), which needs no files")
     return "\n".join(lines)
 
@@ -444,25 +446,25 @@ def _load_user_folder(folder: Path, files: Mapping[str, Path]) -> dict[str, np.n
     return raw
 
 
-def _load_verified_folder(name: str, files: Mapping[str, Path]) -> tuple[dict[str, np.ndarray] | None, list[str]]:
-    """Parse the four files if every one matches DIGESTS; else (None, names that failed)."""
+def _load_verified_folder(name: str, files: Mapping[str, Path]) -> tuple[dict[str, np.ndarray] | None, dict[str, str]]:
+    """Parse the four files if every one matches DIGESTS; else (None, {base name: why not})."""
     digests = DIGESTS[name]
-    bad: list[str] = []
+    bad: dict[str, str] = {}
     payloads: dict[str, bytes] = {}
     for base, path in files.items():
         try:
             data, gz_md5 = _read_idx_bytes(path)
         except DatasetError as exc:
-            bad.append(f"{path.name}: {exc}")
+            bad[base] = str(exc)
             continue
         if not _digest_ok(digests.get(base), gz_md5, data):
-            bad.append(f"{path.name}: digest does not match the official file")
+            bad[base] = f"{path.name}: digest does not match the official file"
             continue
         payloads[base] = data
     if bad:
         return None, bad
     arrays = {base: _parse_idx(data, files[base]) for base, data in payloads.items()}
-    return _assemble(arrays, files), []
+    return _assemble(arrays, files), {}
 
 
 def _digest_ok(digest: Digest | None, gz_md5: str | None, data: bytes) -> bool:
@@ -541,7 +543,7 @@ def _parse_idx(data: bytes, path: Path) -> np.ndarray:
     if len(data) < header:
         raise DatasetError(f"{path}: truncated IDX header ({len(data)} bytes, expected at least {header})")
     dims = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = header + int(np.prod(dims, dtype=np.int64))
+    expected = header + math.prod(dims)  # Python ints: absurd dims cannot overflow
     if len(data) != expected:
         what = "truncated" if len(data) < expected else "has trailing bytes"
         raise DatasetError(f"{path}: {what}: dimensions {dims} need {expected} bytes, the file has {len(data)}")
@@ -578,7 +580,8 @@ def _read_npz(path: Path) -> dict[str, np.ndarray] | None:
     if not path.is_file():
         return None
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        # Open the file ourselves: np.load leaks its handle when the zip is damaged.
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as npz:
             if sorted(npz.files) != sorted(_NPZ_KEYS):
                 raise ValueError(f"keys {npz.files}")
             raw = {key: npz[key] for key in _NPZ_KEYS}
@@ -627,15 +630,9 @@ def _unlink_quietly(path: Path) -> None:
 
 
 def _user_agent() -> str:
-    try:
-        from importlib.metadata import PackageNotFoundError, version
+    import chainrule  # at call time: the package is fully imported by then
 
-        try:
-            return f"chainrule/{version('chainrule')}"
-        except PackageNotFoundError:
-            return "chainrule/unknown"
-    except ImportError:  # pragma: no cover
-        return "chainrule/unknown"
+    return f"chainrule/{getattr(chainrule, '__version__', 'unknown')}"
 
 
 def _download_missing(name: str, cache: Path, looked: list[str]) -> dict[str, Path]:
@@ -683,7 +680,7 @@ def _download(url: str, dest: Path, digest: Digest | None, *, progress: bool | N
 
     if digest is None:
         raise DatasetError("no digest known for this file, refusing to trust a download")
-    show = sys.stderr.isatty() if progress is None else progress
+    show = bool(getattr(sys.stderr, "isatty", lambda: False)()) if progress is None else progress
     fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix="." + dest.name + ".", suffix=".part")
     tmp = Path(tmp_name)
     done = False
@@ -750,7 +747,13 @@ def _progress_bar(show: bool, total: int | None, desc: str) -> Any:
         from tqdm import tqdm
     except ImportError:
         return None
-    return tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, leave=False)
+
+    class _Bar(tqdm):  # type: ignore[misc, valid-type]
+        # No monitor thread: it would outlive the download (a subclass attribute, so tqdm's own
+        # setting for everyone else is left alone).
+        monitor_interval = 0
+
+    return _Bar(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, leave=False)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,792 @@
+"""Tests for chainrule.datasets: IDX parsing, digests, lookup order, the .npz cache, downloads
+from local mirrors, the spiral data set and, when installed, the real Fashion-MNIST.
+
+No network: "mirrors" are an http.server on 127.0.0.1 in a thread, shut down by its fixture.
+Every test runs with HOME, XDG_CACHE_HOME, $CHAINRULE_DATA and the system folders redirected
+under tmp_path, so the real ~/.cache is never touched.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import shutil
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chainrule import datasets
+from chainrule.datasets import (
+    CLASS_NAMES,
+    DATASET_NAMES,
+    IDX_FILES,
+    DatasetError,
+    Digest,
+    load_dataset,
+    load_fashion_mnist,
+    load_mnist,
+    load_spiral,
+)
+
+REAL_MNIST = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mnist"
+REAL_FASHION = Path("/usr/share/datasets/fashion-mnist")
+TRAIN_X, TRAIN_T, TEST_X, TEST_T = IDX_FILES
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers: synthetic IDX files
+# --------------------------------------------------------------------------------------------
+
+
+def idx_bytes(arr: np.ndarray, *, magic: bytes | None = None) -> bytes:
+    """IDX encoding of a uint8 array: 00 00 08 ndim, big-endian uint32 dims, then the bytes."""
+    arr = np.asarray(arr, dtype=np.uint8)
+    head = magic if magic is not None else bytes([0, 0, 0x08, arr.ndim])
+    return head + b"".join(int(d).to_bytes(4, "big") for d in arr.shape) + arr.tobytes()
+
+
+def write_file(folder: Path, base: str, data: bytes, *, gz: bool = True) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (base + ".gz" if gz else base)
+    path.write_bytes(gzip.compress(data, mtime=0) if gz else data)
+    return path
+
+
+def make_set(
+    folder: Path,
+    *,
+    n_train: int = 6,
+    n_test: int = 4,
+    shape: tuple[int, int] = (28, 28),
+    label_offset: int = 0,
+    seed: int = 0,
+    gz: bool = True,
+) -> dict[str, np.ndarray]:
+    """Write the four IDX files of a small MNIST-style set; return its raw arrays."""
+    rng = np.random.default_rng(seed)
+    raw = {
+        "x_train": rng.integers(0, 256, size=(n_train, *shape), dtype=np.uint8),
+        "t_train": ((np.arange(n_train) + label_offset) % 10).astype(np.uint8),
+        "x_test": rng.integers(0, 256, size=(n_test, *shape), dtype=np.uint8),
+        "t_test": ((np.arange(n_test) + label_offset + 3) % 10).astype(np.uint8),
+    }
+    raw["x_train"][0, 0, 0], raw["x_train"][0, 0, 1] = 0, 255  # both ends of the range present
+    for base, key in zip(IDX_FILES, ("x_train", "t_train", "x_test", "t_test"), strict=True):
+        write_file(folder, base, idx_bytes(raw[key]), gz=gz)
+    return raw
+
+
+def digests_of(folder: Path) -> dict[str, Digest]:
+    """Digest table entries that make the gzipped files in ``folder`` 'official'."""
+    table = {}
+    for base in IDX_FILES:
+        blob = (folder / (base + ".gz")).read_bytes()
+        table[base] = Digest(hashlib.md5(blob).hexdigest(), hashlib.sha256(gzip.decompress(blob)).hexdigest())
+    return table
+
+
+def assert_same(result, raw: dict[str, np.ndarray]) -> None:
+    """``result`` from load_*(normalize=False, flatten=False) equals the raw arrays."""
+    (x_train, t_train), (x_test, t_test) = result
+    np.testing.assert_array_equal(x_train[:, 0], raw["x_train"])
+    np.testing.assert_array_equal(t_train, raw["t_train"])
+    np.testing.assert_array_equal(x_test[:, 0], raw["x_test"])
+    np.testing.assert_array_equal(t_test, raw["t_test"])
+
+
+def raw_load(**kwargs):
+    return load_mnist(normalize=False, flatten=False, **kwargs)
+
+
+@dataclass
+class Env:
+    tmp: Path
+    cache: Path  # $XDG_CACHE_HOME/chainrule
+    system: Path  # the only system folder for mnist
+
+
+@pytest.fixture(autouse=True)
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
+    """Redirect every place the module looks, and every mirror, away from the real machine."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("CHAINRULE_DATA", raising=False)
+    system = tmp_path / "system" / "mnist"
+    monkeypatch.setattr(
+        datasets, "SYSTEM_DIRS", {"mnist": (system,), "fashion-mnist": (tmp_path / "system" / "fashion",)}
+    )
+    monkeypatch.setattr(datasets, "MIRRORS", {"mnist": (), "fashion-mnist": ()})
+    monkeypatch.setattr(datasets, "TIMEOUT", 0.5)
+    return Env(tmp_path, tmp_path / "xdg" / "chainrule", system)
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers: a local HTTP server acting as mirrors
+# --------------------------------------------------------------------------------------------
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: MirrorServer
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        _, prefix, name = self.path.split("/", 2)
+        self.server.requests.append((self.path, self.headers.get("User-Agent", "")))
+        mode = self.server.routes.get(prefix, "404")
+        if mode == "sleep":
+            # Longer than the client's timeout; the fixture's finalizer wakes us up at teardown.
+            self.server.stop.wait(10)
+            return
+        path = self.server.root / name
+        if mode == "404" or not path.is_file():
+            self.send_error(404)
+            return
+        body = path.read_bytes()
+        if mode == "garbage":
+            body = bytes(b ^ 0x55 for b in body[:64]) + body[64:]
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        if mode == "truncate":
+            # Promise more than we send, then close the connection.
+            self.send_header("Content-Length", str(len(body) + 1000))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            return
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - base class's name
+        pass
+
+
+class MirrorServer(ThreadingHTTPServer):
+    """Serves ``root/<file>`` under ``/<prefix>/<file>``; ``routes[prefix]`` picks the behaviour:
+    "serve", "404", "garbage" (wrong bytes), "truncate" (short body), "sleep" (never answers)."""
+
+    daemon_threads = False
+    block_on_close = True  # server_close() joins the handler threads
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.root = root
+        self.routes: dict[str, str] = {}
+        self.requests: list[tuple[str, str]] = []
+        self.stop = threading.Event()
+
+    def url(self, prefix: str) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/{prefix}/"
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # clients that time out leave broken pipes behind; that is the point of the test
+
+
+@pytest.fixture
+def mirror(tmp_path: Path):
+    before = set(threading.enumerate())
+    root = tmp_path / "served"
+    root.mkdir()
+    server = MirrorServer(root)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.stop.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+        leftover = [t for t in threading.enumerate() if t not in before]
+        assert not leftover, f"threads left running: {leftover}"
+
+
+def dead_url() -> str:
+    """A URL on a port nothing listens on (connection refused)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/nothing/"
+
+
+def serve_official_set(mirror: MirrorServer, monkeypatch: pytest.MonkeyPatch, **kwargs) -> dict:
+    """Write a synthetic set into the server's folder and declare its digests official."""
+    raw = make_set(mirror.root, **kwargs)
+    monkeypatch.setitem(datasets.DIGESTS, "mnist", digests_of(mirror.root))
+    return raw
+
+
+def no_temp_files(folder: Path) -> bool:
+    return not [p for p in folder.rglob("*") if p.name.endswith((".part", ".tmp"))]
+
+
+# --------------------------------------------------------------------------------------------
+# The real MNIST test files
+# --------------------------------------------------------------------------------------------
+
+needs_real_mnist = pytest.mark.skipif(
+    not (REAL_MNIST / "t10k-images-idx3-ubyte.gz").is_file(), reason=f"real MNIST files not in {REAL_MNIST}"
+)
+
+
+@needs_real_mnist
+def test_real_mnist_test_set_parses() -> None:
+    x = datasets._parse_idx(datasets._read_idx_bytes(REAL_MNIST / (TEST_X + ".gz"))[0], REAL_MNIST)
+    t = datasets._parse_idx(datasets._read_idx_bytes(REAL_MNIST / (TEST_T + ".gz"))[0], REAL_MNIST)
+    assert x.shape == (10000, 28, 28) and x.dtype == np.uint8
+    assert t.shape == (10000,) and set(np.unique(t)) == set(range(10))
+    assert t[:5].tolist() == [7, 2, 1, 0, 4]
+    assert x.min() == 0 and x.max() == 255
+
+
+@needs_real_mnist
+@pytest.mark.parametrize("base", [TRAIN_T, TEST_X, TEST_T])
+def test_real_mnist_digests(base: str) -> None:
+    path = REAL_MNIST / (base + ".gz")
+    data, gz_md5 = datasets._read_idx_bytes(path)
+    digest = datasets.DIGESTS["mnist"][base]
+    assert gz_md5 == digest.gzip_md5
+    assert hashlib.sha256(data).hexdigest() == digest.sha256
+    assert datasets._digest_ok(digest, gz_md5, data)
+    # A recompressed copy (as a distribution ships) has another MD5 but passes on its content.
+    recompressed = gzip.compress(data, compresslevel=1, mtime=12345)
+    assert hashlib.md5(recompressed).hexdigest() != digest.gzip_md5
+    assert datasets._digest_ok(digest, hashlib.md5(recompressed).hexdigest(), data)
+    assert not datasets._digest_ok(digest, gz_md5[::-1], data[:-1] + b"\x01")
+
+
+@needs_real_mnist
+def test_real_mnist_test_files_in_data_dir(env: Env) -> None:
+    folder = env.tmp / "mine"
+    folder.mkdir()
+    for base in (TEST_X, TEST_T):
+        shutil.copy(REAL_MNIST / (base + ".gz"), folder)
+    write_file(folder, TRAIN_X, idx_bytes(np.zeros((3, 28, 28))), gz=False)
+    write_file(folder, TRAIN_T, idx_bytes(np.array([1, 2, 3])), gz=False)
+    (x_train, t_train), (x_test, t_test) = load_mnist(data_dir=folder)
+    assert x_train.shape == (3, 784) and t_train.tolist() == [1, 2, 3]
+    assert x_test.shape == (10000, 784) and x_test.dtype == np.float32
+    assert t_test.dtype == np.int64 and t_test[:5].tolist() == [7, 2, 1, 0, 4]
+
+
+# --------------------------------------------------------------------------------------------
+# IDX parsing and structural validation
+# --------------------------------------------------------------------------------------------
+
+
+def _images(n: int = 3) -> np.ndarray:
+    return np.arange(n * 28 * 28, dtype=np.uint64).astype(np.uint8).reshape(n, 28, 28)
+
+
+BAD_FILES = {
+    "truncated payload": (idx_bytes(_images())[:-1], "truncated"),
+    "trailing bytes": (idx_bytes(_images()) + b"\x00", "trailing"),
+    "wrong magic": (idx_bytes(_images(), magic=b"\x01\x00\x08\x03"), "magic"),
+    "float type code": (idx_bytes(_images(), magic=b"\x00\x00\x0d\x03"), "type code 0x0d"),
+    "two dimensions": (idx_bytes(_images(2).reshape(2, 784)), "2 dimensions"),
+    "short header": (b"\x00\x00\x08\x03\x00\x00", "truncated IDX header"),
+    "absurd dimensions": (b"\x00\x00\x08\x03" + b"\xff" * 12 + b"\x00" * 10, "truncated"),
+    "empty file": (b"", "too short"),
+}
+
+
+@pytest.mark.parametrize("gz", [True, False])
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_bad_idx_file_raises_dataset_error_naming_it(env: Env, case: str, gz: bool) -> None:
+    folder = env.tmp / "user"
+    make_set(folder, n_train=3)
+    data, expected = BAD_FILES[case]
+    (folder / (TRAIN_X + ".gz")).unlink()
+    path = write_file(folder, TRAIN_X, data, gz=gz)
+    with pytest.raises(DatasetError, match=expected) as info:
+        load_mnist(data_dir=folder)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        b"this is not gzip at all",
+        gzip.compress(idx_bytes(_images()))[:-20],  # truncated gzip stream
+        (lambda b: b[:30] + bytes(x ^ 0xFF for x in b[30:60]) + b[60:])(gzip.compress(idx_bytes(_images()))),
+    ],
+    ids=["not gzip", "truncated gzip", "corrupt gzip"],
+)
+def test_bad_gzip_raises_dataset_error(env: Env, blob: bytes) -> None:
+    folder = env.tmp / "user"
+    make_set(folder, n_train=3)
+    path = folder / (TRAIN_X + ".gz")
+    path.write_bytes(blob)
+    with pytest.raises(DatasetError, match="gzip") as info:
+        load_mnist(data_dir=folder)
+    assert str(path) in str(info.value)
+
+
+def test_gzip_detected_by_magic_without_suffix(env: Env) -> None:
+    folder = env.tmp / "user"
+    raw = make_set(folder, gz=False)
+    (folder / TRAIN_X).write_bytes(gzip.compress((folder / TRAIN_X).read_bytes()))
+    assert_same(raw_load(data_dir=folder), raw)
+
+
+def test_count_mismatch_raises(env: Env) -> None:
+    folder = env.tmp / "user"
+    make_set(folder, n_train=5)
+    write_file(folder, TRAIN_T, idx_bytes(np.arange(4)))
+    with pytest.raises(DatasetError, match="5 images but .* 4 labels"):
+        load_mnist(data_dir=folder)
+
+
+def test_files_in_the_wrong_roles_raise(env: Env) -> None:
+    folder = env.tmp / "user"
+    make_set(folder)
+    shutil.copy(folder / (TRAIN_X + ".gz"), folder / (TRAIN_T + ".gz"))
+    with pytest.raises(DatasetError, match="label file of 1 dimension"):
+        load_mnist(data_dir=folder)
+
+
+def test_train_and_test_image_sizes_must_agree(env: Env) -> None:
+    folder = env.tmp / "user"
+    make_set(folder)
+    write_file(folder, TEST_X, idx_bytes(np.zeros((4, 20, 20))))
+    with pytest.raises(DatasetError, match="training images are"):
+        load_mnist(data_dir=folder)
+
+
+def test_user_folder_may_hold_other_sizes_and_more_classes(env: Env) -> None:
+    folder = env.tmp / "user"
+    raw = make_set(folder, shape=(4, 5), gz=False)
+    write_file(folder, TRAIN_T, idx_bytes(np.array([0, 1, 2, 12, 3, 4])), gz=False)
+    (x_train, t_train), (x_test, t_test) = load_mnist(one_hot_label=True, data_dir=folder)
+    assert x_train.shape == (6, 20) and x_test.shape == (4, 20)
+    assert t_train.shape == (6, 13) and t_test.shape == (4, 13)  # max label + 1 > 10
+    assert t_train[3].argmax() == 12
+    (x, _), _ = load_mnist(flatten=False, normalize=False, data_dir=folder)
+    np.testing.assert_array_equal(x[:, 0], raw["x_train"])
+
+
+# --------------------------------------------------------------------------------------------
+# The book's conventions
+# --------------------------------------------------------------------------------------------
+
+
+def test_default_conventions(env: Env) -> None:
+    folder = env.tmp / "user"
+    raw = make_set(folder)
+    (x_train, t_train), (x_test, t_test) = load_mnist(data_dir=folder)
+    assert x_train.shape == (6, 784) and x_test.shape == (4, 784)
+    assert x_train.dtype == np.float32 and x_test.dtype == np.float32
+    assert x_train.min() == 0.0 and x_train.max() == 1.0
+    np.testing.assert_allclose(x_train, raw["x_train"].reshape(6, -1) / 255.0, rtol=1e-6)
+    assert t_train.dtype == np.int64 and t_train.shape == (6,)
+    np.testing.assert_array_equal(t_test, raw["t_test"])
+
+
+def test_raw_unflattened_and_one_hot(env: Env) -> None:
+    folder = env.tmp / "user"
+    raw = make_set(folder)
+    (x, t), (xt, tt) = load_mnist(False, False, True, data_dir=folder, dtype=np.float64)
+    assert x.shape == (6, 1, 28, 28) and x.dtype == np.uint8  # dtype ignored for raw images
+    np.testing.assert_array_equal(x[:, 0], raw["x_train"])
+    assert t.shape == (6, 10) and t.dtype == np.float64 and tt.shape == (4, 10)
+    np.testing.assert_array_equal(t.argmax(axis=1), raw["t_train"])
+    assert (t.sum(axis=1) == 1).all()
+    (x, _), _ = load_mnist(normalize=True, flatten=False, data_dir=folder, dtype=np.float64)
+    assert x.shape == (6, 1, 28, 28) and x.dtype == np.float64
+    x[...] = -1  # arrays handed out are the caller's own
+    (x2, _), _ = load_mnist(data_dir=folder)
+    assert x2.min() == 0.0
+
+
+def test_integer_dtype_is_rejected(env: Env) -> None:
+    folder = env.tmp / "user"
+    make_set(folder)
+    with pytest.raises(ValueError, match="load_mnist: dtype must be a floating-point type, got int32"):
+        load_mnist(data_dir=folder, dtype=np.int32)
+
+
+# --------------------------------------------------------------------------------------------
+# Where the files come from
+# --------------------------------------------------------------------------------------------
+
+
+def test_incomplete_data_dir_names_the_missing_files(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = env.tmp / "user"
+    make_set(folder)
+    (folder / (TEST_T + ".gz")).unlink()
+    good = env.tmp / "env"
+    make_set(good)
+    monkeypatch.setenv("CHAINRULE_DATA", str(good))  # must not be used as a silent fallback
+    with pytest.raises(DatasetError, match=f"lacks {TEST_T}") as info:
+        load_mnist(data_dir=folder)
+    assert str(folder) in str(info.value)
+    with pytest.raises(DatasetError, match="not a folder"):
+        load_mnist(data_dir=env.tmp / "nowhere")
+
+
+def test_data_dir_beats_env(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    mine = make_set(env.tmp / "mine", label_offset=1, seed=1)
+    make_set(env.tmp / "env", label_offset=2, seed=2)
+    monkeypatch.setenv("CHAINRULE_DATA", str(env.tmp / "env"))
+    assert_same(raw_load(data_dir=env.tmp / "mine"), mine)
+    assert_same(raw_load(data_dir=str(env.tmp / "mine")), mine)
+
+
+def test_env_subfolder_then_env_folder(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = env.tmp / "env"
+    at_root = make_set(root, label_offset=2, seed=2)
+    monkeypatch.setenv("CHAINRULE_DATA", str(root))
+    assert_same(raw_load(), at_root)
+    in_sub = make_set(root / "mnist", label_offset=5, seed=5)
+    assert_same(raw_load(), in_sub)
+    # Fashion-MNIST looks in its own subfolder first, then falls back to the folder itself.
+    fashion = make_set(root / "fashion-mnist", label_offset=7, seed=7)
+    assert_same(load_fashion_mnist(normalize=False, flatten=False), fashion)
+
+
+def test_env_beats_cache_and_incomplete_env_falls_through(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    cached = make_set(env.cache / "mnist", label_offset=3, seed=3)
+    monkeypatch.setitem(datasets.DIGESTS, "mnist", digests_of(env.cache / "mnist"))
+    from_env = make_set(env.tmp / "env", label_offset=2, seed=2)
+    monkeypatch.setenv("CHAINRULE_DATA", str(env.tmp / "env"))
+    assert_same(raw_load(), from_env)
+    (env.tmp / "env" / (TRAIN_X + ".gz")).unlink()  # incomplete: not an error, next source
+    assert_same(raw_load(), cached)
+
+
+def test_cache_beats_system(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    raw = make_set(env.cache / "mnist")
+    shutil.copytree(env.cache / "mnist", env.system)
+    monkeypatch.setitem(datasets.DIGESTS, "mnist", digests_of(env.system))
+    read: list[Path] = []
+    original = datasets._read_idx_bytes
+
+    def spy(path: Path):
+        read.append(path)
+        return original(path)
+
+    monkeypatch.setattr(datasets, "_read_idx_bytes", spy)
+    assert_same(raw_load(download=False), raw)
+    assert len(read) == 4 and all(p.parent == env.cache / "mnist" for p in read)
+
+
+def test_system_folder_with_recompressed_files(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    upstream = env.tmp / "upstream"
+    raw = make_set(upstream)
+    monkeypatch.setitem(datasets.DIGESTS, "mnist", digests_of(upstream))
+    for base in IDX_FILES:  # a distribution's copy: same content, different gzip bytes
+        data = gzip.decompress((upstream / (base + ".gz")).read_bytes())
+        env.system.mkdir(parents=True, exist_ok=True)
+        (env.system / (base + ".gz")).write_bytes(gzip.compress(data, compresslevel=1, mtime=99))
+    assert_same(raw_load(download=False), raw)
+    assert list((env.cache / "mnist").glob("mnist-*.npz"))  # converted copy for next time
+
+
+def test_unverified_system_folder_is_skipped(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_set(env.system)
+    monkeypatch.setitem(datasets.DIGESTS, "mnist", digests_of(env.system))
+    write_file(env.system, TEST_T, idx_bytes(np.array([9, 9, 9, 9])))  # valid IDX, not official
+    with pytest.raises(DatasetError, match=f"failed verification: {TEST_T}.gz") as info:
+        load_mnist(download=False)
+    message = str(info.value)
+    assert "download=False" in message and str(env.system) in message and "data_dir=" in message
+
+
+def test_user_folders_are_not_checked_against_digests(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    raw = make_set(env.tmp / "env")
+    monkeypatch.setenv("CHAINRULE_DATA", str(env.tmp / "env"))
+    assert_same(raw_load(download=False), raw)  # the real DIGESTS do not match these files
+
+
+# --------------------------------------------------------------------------------------------
+# The converted .npz cache
+# --------------------------------------------------------------------------------------------
+
+
+def _forbid_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(*args, **kwargs):
+        raise AssertionError("IDX files were parsed again")
+
+    monkeypatch.setattr(datasets, "_parse_idx", boom)
+    monkeypatch.setattr(datasets, "_read_idx_bytes", boom)
+
+
+def test_npz_cache_hit_for_verified_data(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    raw = make_set(env.system)
+    monkeypatch.setitem(datasets.DIGESTS, "mnist", digests_of(env.system))
+    first = raw_load(download=False)
+    with monkeypatch.context() as m:
+        _forbid_parsing(m)
+        assert_same(raw_load(download=False), raw)
+        shutil.rmtree(env.system)  # the converted copy stands on its own
+        assert_same(raw_load(download=False), raw)
+    assert_same(first, raw)
+    # A different digest table (another release) never reads that file.
+    other = dict(datasets.DIGESTS["mnist"])
+    other[TRAIN_X] = Digest("0" * 32, None)
+    monkeypatch.setitem(datasets.DIGESTS, "mnist", other)
+    with pytest.raises(DatasetError):
+        raw_load(download=False)
+
+
+def test_npz_cache_for_user_folder_and_invalidation(env: Env) -> None:
+    folder = env.tmp / "user"
+    make_set(folder, label_offset=1)
+    raw_load(data_dir=folder)
+    npzs = list((env.cache / "folders").glob("*.npz"))
+    assert len(npzs) == 1
+    with pytest.MonkeyPatch.context() as m:
+        _forbid_parsing(m)
+        raw_load(data_dir=folder)
+    # Rewrite the labels with new content of the same size, keeping the old modification time.
+    stat = (folder / (TRAIN_T + ".gz")).stat()
+    changed = make_set(folder, label_offset=4)
+    os.utime(folder / (TRAIN_T + ".gz"), ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert_same(raw_load(data_dir=folder), changed)
+    after = list((env.cache / "folders").glob("*.npz"))
+    assert len(after) == 1 and after != npzs  # the stale conversion was replaced, not kept
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "wrong keys", "pickled object"])
+def test_corrupt_npz_is_rebuilt(env: Env, damage: str) -> None:
+    folder = env.tmp / "user"
+    raw = make_set(folder)
+    raw_load(data_dir=folder)
+    (npz,) = (env.cache / "folders").glob("*.npz")
+    if damage == "garbage":
+        npz.write_bytes(b"PK\x03\x04 not really a zip file")
+    elif damage == "truncated":
+        npz.write_bytes(npz.read_bytes()[:1000])
+    elif damage == "wrong keys":
+        np.savez(npz, x_train=np.zeros(3, np.uint8))
+    else:
+        np.savez(npz, x_train=np.array([{"a": 1}], dtype=object), t_train=0, x_test=0, t_test=0)
+    assert_same(raw_load(data_dir=folder), raw)
+    (rebuilt,) = (env.cache / "folders").glob("*.npz")
+    with np.load(rebuilt, allow_pickle=False) as z:
+        assert sorted(z.files) == ["t_test", "t_train", "x_test", "x_train"]
+    assert no_temp_files(env.cache)
+
+
+def test_unwritable_cache_only_costs_speed(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = env.tmp / "user"
+    raw = make_set(folder)
+    env.cache.parent.mkdir(parents=True)
+    env.cache.write_text("a file where the cache folder should be")
+    assert_same(raw_load(data_dir=folder), raw)
+
+
+# --------------------------------------------------------------------------------------------
+# Downloads from local mirrors
+# --------------------------------------------------------------------------------------------
+
+
+def test_download_into_cache_then_offline(env: Env, mirror: MirrorServer, monkeypatch) -> None:
+    raw = serve_official_set(mirror, monkeypatch)
+    mirror.routes["good"] = "serve"
+    monkeypatch.setattr(datasets, "MIRRORS", {"mnist": (mirror.url("good"),)})
+    assert_same(raw_load(), raw)
+    assert sorted(p.name for p in (env.cache / "mnist").glob("*.gz")) == sorted(b + ".gz" for b in IDX_FILES)
+    assert len(mirror.requests) == 4
+    assert all(agent.startswith("chainrule/") for _, agent in mirror.requests)
+    assert no_temp_files(env.cache)
+    monkeypatch.setattr(datasets, "MIRRORS", {"mnist": (dead_url(),)})
+    assert_same(raw_load(), raw)
+    assert len(mirror.requests) == 4
+
+
+def test_download_false_never_touches_the_network(env: Env, mirror: MirrorServer, monkeypatch) -> None:
+    serve_official_set(mirror, monkeypatch)
+    mirror.routes["good"] = "serve"
+    monkeypatch.setattr(datasets, "MIRRORS", {"mnist": (mirror.url("good"),)})
+    with pytest.raises(DatasetError, match="download=False"):
+        load_mnist(download=False)
+    assert mirror.requests == []
+
+
+@pytest.mark.parametrize("first", ["404", "garbage", "truncate", "sleep"])
+def test_next_mirror_after_failure(env: Env, mirror: MirrorServer, monkeypatch, first: str) -> None:
+    raw = serve_official_set(mirror, monkeypatch)
+    mirror.routes.update(bad=first, good="serve")
+    monkeypatch.setattr(datasets, "MIRRORS", {"mnist": (mirror.url("bad"), mirror.url("good"))})
+    monkeypatch.setattr(datasets, "TIMEOUT", 0.3)
+    start = time.perf_counter()
+    assert_same(raw_load(), raw)
+    assert time.perf_counter() - start < 10
+    assert [p.split("/")[1] for p, _ in mirror.requests] == ["bad", "good"] * 4
+    for base in IDX_FILES:  # what landed under the final names is the genuine file
+        assert (env.cache / "mnist" / (base + ".gz")).read_bytes() == (mirror.root / (base + ".gz")).read_bytes()
+    assert no_temp_files(env.cache)
+
+
+def test_recompressed_mirror_copy_passes(env: Env, mirror: MirrorServer, monkeypatch) -> None:
+    raw = serve_official_set(mirror, monkeypatch)
+    for path in mirror.root.glob("*.gz"):
+        path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes()), compresslevel=1, mtime=7))
+    mirror.routes["good"] = "serve"
+    monkeypatch.setattr(datasets, "MIRRORS", {"mnist": (mirror.url("good"),)})
+    assert_same(raw_load(), raw)
+
+
+def test_offline_error_lists_every_url_and_the_ways_out(env: Env, mirror: MirrorServer, monkeypatch) -> None:
+    serve_official_set(mirror, monkeypatch)
+    mirror.routes.update(missing="404", bad="garbage")
+    urls = (mirror.url("missing"), dead_url(), mirror.url("bad"))
+    monkeypatch.setattr(datasets, "MIRRORS", {"mnist": urls, "fashion-mnist": urls})
+    monkeypatch.setitem(datasets.DIGESTS, "fashion-mnist", datasets.DIGESTS["mnist"])
+    with pytest.raises(DatasetError) as info:
+        load_mnist()
+    message = str(info.value)
+    for url in urls:
+        assert url + TRAIN_X + ".gz" in message
+    assert "HTTP 404" in message and "cannot connect" in message and "checksum mismatch" in message
+    assert "data_dir=" in message and "$CHAINRULE_DATA" in message and "load_spiral" in message
+    assert "apt-get" not in message
+    assert not list((env.cache / "mnist").iterdir())  # nothing a later run could trust
+    with pytest.raises(DatasetError, match="apt-get install dataset-fashion-mnist"):
+        load_fashion_mnist()
+
+
+def test_failed_verification_in_cache_is_replaced_by_download(env: Env, mirror: MirrorServer, monkeypatch) -> None:
+    raw = serve_official_set(mirror, monkeypatch)
+    shutil.copytree(mirror.root, env.cache / "mnist")
+    (env.cache / "mnist" / (TEST_X + ".gz")).write_bytes(b"damaged")
+    mirror.routes["good"] = "serve"
+    monkeypatch.setattr(datasets, "MIRRORS", {"mnist": (mirror.url("good"),)})
+    assert_same(raw_load(), raw)
+    assert [p for p, _ in mirror.requests] == [f"/good/{TEST_X}.gz"]  # only the bad file
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_download_function_progress_and_cleanup(tmp_path: Path, mirror: MirrorServer, capsys, progress) -> None:
+    blob = gzip.compress(idx_bytes(np.arange(50_000) % 10), mtime=0)
+    (mirror.root / "labels.gz").write_bytes(blob)
+    digest = Digest(hashlib.md5(blob).hexdigest(), None)
+    mirror.routes.update(good="serve", cut="truncate")
+    dest = tmp_path / "out" / "labels.gz"
+    dest.parent.mkdir()
+    with pytest.raises(DatasetError, match="interrupted transfer"):
+        datasets._download(mirror.url("cut") + "labels.gz", dest, digest, progress=progress)
+    assert list(dest.parent.iterdir()) == []
+    with pytest.raises(DatasetError, match="no digest"):
+        datasets._download(mirror.url("good") + "labels.gz", dest, None, progress=progress)
+    datasets._download(mirror.url("good") + "labels.gz", dest, digest, progress=progress)
+    assert dest.read_bytes() == blob and list(dest.parent.iterdir()) == [dest]
+    err = capsys.readouterr().err
+    assert ("labels.gz" in err) == progress  # tqdm's bar goes to stderr, and only when asked
+
+
+def test_download_times_out(tmp_path: Path, mirror: MirrorServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    mirror.routes["slow"] = "sleep"
+    monkeypatch.setattr(datasets, "TIMEOUT", 0.2)
+    start = time.perf_counter()
+    with pytest.raises(DatasetError, match="timed out"):
+        datasets._download(mirror.url("slow") + "x.gz", tmp_path / "x.gz", Digest("0" * 32, None), progress=False)
+    assert time.perf_counter() - start < 5
+    assert list(tmp_path.iterdir()) == [tmp_path / "served"]
+
+
+# --------------------------------------------------------------------------------------------
+# Spiral, names and dispatch
+# --------------------------------------------------------------------------------------------
+
+
+def test_spiral_shapes_split_and_determinism() -> None:
+    (x, t), (xt, tt) = load_spiral()
+    assert x.shape == (240, 2) and xt.shape == (60, 2)
+    assert x.dtype == np.float32 and t.dtype == np.int64 and tt.dtype == np.int64
+    assert np.bincount(t).tolist() == [80, 80, 80] and np.bincount(tt).tolist() == [20, 20, 20]
+    assert np.abs(x).max() <= 1.5
+    again = load_spiral()
+    np.testing.assert_array_equal(again[0][0], x)
+    np.testing.assert_array_equal(again[1][1], tt)
+    assert not np.array_equal(load_spiral(seed=1)[0][0], x)
+    # Train and test are disjoint: every point is distinct but the arms' common start at (0, 0).
+    points = [tuple(p) for p in np.concatenate([x, xt]).round(6).tolist() if p != [0.0, 0.0]]
+    assert len(points) == len(set(points)) == 297
+    (x5, t5), (_, tt5) = load_spiral(50, 5, seed=3, one_hot_label=True, dtype=np.float64)
+    assert x5.dtype == np.float64 and t5.shape == (200, 5) and tt5.shape == (50, 5) and t5.dtype == np.float64
+    rng_result = load_spiral(seed=np.random.default_rng(0))
+    assert rng_result[0][0].shape == (240, 2)
+
+
+@pytest.mark.parametrize("kwargs", [{"n_per_class": 1}, {"n_classes": 1}, {"n_per_class": 2.5}, {"dtype": np.int64}])
+def test_spiral_rejects_bad_arguments(kwargs) -> None:
+    with pytest.raises(ValueError, match="load_spiral"):
+        load_spiral(**kwargs)
+
+
+def test_spiral_is_learnable_by_a_small_mlp() -> None:
+    """A 2-100-3 ReLU network with plain full-batch gradient descent reaches >= 95 % train accuracy."""
+    (x, t), _ = load_spiral()
+    x = x.astype(np.float64)
+    rng = np.random.default_rng(0)
+    W1, b1 = rng.standard_normal((2, 100)), np.zeros(100)
+    W2, b2 = 0.1 * rng.standard_normal((100, 3)), np.zeros(3)
+    for _ in range(2500):
+        h = np.maximum(0, x @ W1 + b1)
+        s = h @ W2 + b2
+        p = np.exp(s - s.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        dout = p
+        dout[np.arange(len(t)), t] -= 1
+        dout /= len(t)
+        dh = (dout @ W2.T) * (h > 0)
+        W2 -= h.T @ dout
+        b2 -= dout.sum(axis=0)
+        W1 -= x.T @ dh
+        b1 -= dh.sum(axis=0)
+    accuracy = (np.argmax(np.maximum(0, x @ W1 + b1) @ W2 + b2, axis=1) == t).mean()
+    assert accuracy >= 0.95
+
+
+def test_names_and_dispatch(env: Env) -> None:
+    assert DATASET_NAMES == ("mnist", "fashion-mnist", "spiral")
+    assert CLASS_NAMES["mnist"] == tuple("0123456789")
+    assert CLASS_NAMES["fashion-mnist"][0] == "T-shirt/top" and CLASS_NAMES["fashion-mnist"][9] == "Ankle boot"
+    assert len(CLASS_NAMES["fashion-mnist"]) == 10 and CLASS_NAMES["spiral"] == ("0", "1", "2")
+    (x, _), _ = load_dataset("spiral", n_per_class=10)
+    assert x.shape == (24, 2)
+    folder = env.tmp / "user"
+    raw = make_set(folder)
+    assert_same(load_dataset("mnist", data_dir=folder, normalize=False, flatten=False), raw)
+    assert_same(load_dataset("Fashion_MNIST", data_dir=folder, normalize=False, flatten=False), raw)
+    with pytest.raises(DatasetError, match="unknown data set 'cifar10'; expected one of: mnist, fashion-mnist, spiral"):
+        load_dataset("cifar10")
+
+
+# --------------------------------------------------------------------------------------------
+# The real Fashion-MNIST (Debian's dataset-fashion-mnist), when installed
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(
+    not (REAL_FASHION / "train-images-idx3-ubyte.gz").is_file(),
+    reason="apt-get install dataset-fashion-mnist to run this test",
+)
+def test_real_fashion_mnist(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(datasets, "SYSTEM_DIRS", {"fashion-mnist": (REAL_FASHION,)})
+    start = time.perf_counter()
+    (x_train, t_train), (x_test, t_test) = load_fashion_mnist(download=False)
+    first = time.perf_counter() - start
+    assert x_train.shape == (60000, 784) and x_train.dtype == np.float32
+    assert x_test.shape == (10000, 784) and x_test.dtype == np.float32
+    assert x_train.min() == 0.0 and x_train.max() == 1.0
+    assert t_train.shape == (60000,) and t_test.shape == (10000,) and t_train.dtype == np.int64
+    assert np.bincount(t_train).tolist() == [6000] * 10 and np.bincount(t_test).tolist() == [1000] * 10
+    assert list((env.cache / "fashion-mnist").glob("*.npz"))
+    seconds = []
+    with monkeypatch.context() as m:
+        _forbid_parsing(m)  # served from the converted .npz
+        for _ in range(2):
+            start = time.perf_counter()
+            (x2, t2), _ = load_fashion_mnist(download=False)
+            seconds.append(time.perf_counter() - start)
+    assert min(seconds) < first and min(seconds) < 1.0
+    np.testing.assert_array_equal(x2, x_train)
+    np.testing.assert_array_equal(t2, t_train)
