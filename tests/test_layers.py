@@ -283,3 +283,16 @@ def test_softmax_with_loss_label_errors():
     layer.forward(x, np.array([0, 1]))
     with pytest.raises(ValueError, match="dout must be a scalar"):
         layer.backward(np.ones(2))
+
+
+def test_affine_backward_can_skip_the_input_gradient():
+    r = rng(5)
+    layer = Affine(r.standard_normal((4, 3)), r.standard_normal(3))
+    x, dout = r.standard_normal((2, 4)), r.standard_normal((2, 3))
+    layer.forward(x)
+    dx = layer.backward(dout)
+    dW, db = layer.dW, layer.db
+    assert layer.backward(dout, input_grad=False) is None
+    np.testing.assert_array_equal(layer.dW, dW)
+    np.testing.assert_array_equal(layer.db, db)
+    assert dx.shape == x.shape

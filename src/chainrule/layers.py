@@ -170,7 +170,9 @@ class Affine:
         out += self.b  # out is a fresh array: adding in place saves a temporary
         return out
 
-    def backward(self, dout: Any) -> np.ndarray:
+    def backward(self, dout: Any, *, input_grad: bool = True) -> np.ndarray | None:
+        """Store dW, db and return dx; ``input_grad=False`` skips dx (the first layer of a net
+        needs no gradient for its data, and dx costs as much as dW) and returns None."""
         require_forward(self, "_x")
         dout = np.asarray(dout)
         expected = (self._x.shape[0], self.W.shape[1])
@@ -178,6 +180,8 @@ class Affine:
             raise ValueError(f"Affine: expected dout of shape {expected}, got {dout.shape}")
         self.dW = self._x.T @ dout
         self.db = dout.sum(axis=0)
+        if not input_grad:
+            return None
         return (dout @ self.W.T).reshape(self._x_shape)
 
 

@@ -189,8 +189,10 @@ class TwoLayerNet:
         """Backprop gradients of ``loss(x, t)``, keyed like ``params``."""
         self.loss(x, t)
         dout = self.last_layer.backward(1)
-        for layer in reversed(self.layers.values()):
+        layers = list(self.layers.values())
+        for layer in reversed(layers[1:]):
             dout = layer.backward(dout)
+        layers[0].backward(dout, input_grad=False)  # no gradient is needed for the data
         return {
             "W1": self.layers["Affine1"].dW,
             "b1": self.layers["Affine1"].db,
