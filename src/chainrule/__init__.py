@@ -4,6 +4,8 @@ The layers, network and gradient check of chapter 5 of *Deep Learning from Scrat
 book's names. ``import chainrule`` needs NumPy only.
 """
 
+from chainrule.checkpoint import Checkpoint, CheckpointError, load_checkpoint, load_model, save_checkpoint
+from chainrule.draw import draw_graph
 from chainrule.functions import cross_entropy_error, sigmoid, softmax
 from chainrule.gradcheck import (
     GradientCheckError,
@@ -12,26 +14,63 @@ from chainrule.gradcheck import (
     gradient_check,
     numerical_gradient,
 )
-from chainrule.layers import AddLayer, Affine, MulLayer, Relu, Sigmoid, SoftmaxWithLoss
-from chainrule.models import TwoLayerNet
+from chainrule.graph import Variable, no_grad
+from chainrule.layers import (
+    AddLayer,
+    Affine,
+    BatchNormalization,
+    Dropout,
+    MulLayer,
+    Relu,
+    Sigmoid,
+    SoftmaxWithLoss,
+    Tanh,
+)
+from chainrule.models import MultiLayerNet, TwoLayerNet
+from chainrule.optim import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop, make_optimizer
+from chainrule.train import EarlyStopping, LRSchedule, Trainer, TrainingDiverged, evaluate
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AddLayer",
     "Affine",
+    "Checkpoint",
+    "CheckpointError",
+    "EarlyStopping",
     "GradientCheckError",
     "GradientCheckReport",
+    "LRSchedule",
     "MulLayer",
     "Relu",
     "Sigmoid",
     "SoftmaxWithLoss",
+    "Trainer",
+    "TrainingDiverged",
     "TwoLayerNet",
     "__version__",
     "check_layer",
     "cross_entropy_error",
+    "evaluate",
     "gradient_check",
+    "load_checkpoint",
+    "load_model",
     "numerical_gradient",
+    "save_checkpoint",
     "sigmoid",
     "softmax",
+    "BatchNormalization",
+    "Dropout",
+    "Tanh",
+    "MultiLayerNet",
+    "SGD",
+    "Momentum",
+    "Nesterov",
+    "AdaGrad",
+    "RMSprop",
+    "Adam",
+    "make_optimizer",
+    "Variable",
+    "draw_graph",
+    "no_grad",
 ]

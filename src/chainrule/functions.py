@@ -112,13 +112,17 @@ def softmax_cross_entropy(x: np.ndarray, t: np.ndarray) -> tuple[float, np.ndarr
     is exact even when a probability rounds to 0. One exp per entry.
     """
     n = x.shape[0]
-    shifted = x - np.max(x, axis=1, keepdims=True)
-    y = np.exp(shifted)
-    total = np.sum(y, axis=1, keepdims=True)
-    y /= total
-    log_total = np.log(total)
+    y = x - np.max(x, axis=1, keepdims=True)  # shifted scores; becomes y in place below
     if t.ndim == 1:
-        loss = -(np.sum(shifted[np.arange(n), t]) - np.sum(log_total)) / n
+        picked = float(np.sum(y[np.arange(n), t]))  # read before exp overwrites the scores
+        np.exp(y, out=y)
+        total = np.sum(y, axis=1, keepdims=True)
+        loss = (float(np.sum(np.log(total))) - picked) / n
     else:
-        loss = -np.sum(t * (shifted - log_total)) / n
+        log_p = y.copy()
+        np.exp(y, out=y)
+        total = np.sum(y, axis=1, keepdims=True)
+        log_p -= np.log(total)
+        loss = -float(np.sum(t * log_p)) / n
+    y /= total
     return float(loss), y

@@ -7,6 +7,7 @@ hides a backward that ignores it) and report, per parameter, the worst entry and
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -199,13 +200,18 @@ def gradient_check(
     """Compare ``net.gradient(x, t)`` with ``net.numerical_gradient(x, t)`` in float64.
 
     A float32 net is checked on a float64 copy (``net.copy(dtype=np.float64)``); the net itself
-    is not changed. Use a small batch: the numerical gradient costs two losses per parameter.
+    is not changed. A net with a ``frozen()`` context manager (chainrule's networks) is checked
+    inside it: dropout off and running statistics restored afterwards, so the loss is a
+    deterministic function of the parameters. Use a small batch: the numerical gradient costs
+    two losses per parameter.
     """
     if any(np.asarray(p).dtype != np.float64 for p in net.params.values()):
         net = net.copy(dtype=np.float64)
     x64 = np.asarray(x, dtype=np.float64)
-    analytic = {k: np.array(v, dtype=np.float64) for k, v in net.gradient(x64, t).items()}
-    numeric = net.numerical_gradient(x64, t)
+    frozen = getattr(net, "frozen", None)
+    with frozen() if frozen is not None else contextlib.nullcontext():
+        analytic = {k: np.array(v, dtype=np.float64) for k, v in net.gradient(x64, t).items()}
+        numeric = net.numerical_gradient(x64, t)
     report = compare_gradients(analytic, numeric, rtol=rtol, atol=atol)
     if raise_on_failure:
         report.raise_if_failed()

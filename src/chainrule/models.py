@@ -1,25 +1,40 @@
-"""Networks assembled from layers: the book's ``TwoLayerNet``.
+"""Networks assembled from layers: the book's ``TwoLayerNet`` and chapter 6's ``MultiLayerNet``.
 
 A network owns its parameter arrays once: ``net.params`` and the layers hold the same arrays,
 so an in-place update of ``params`` (what the optimizers do) reaches the layers. Assigning a
 new array to ``params[name]`` copies it into the existing one (shape checked), so the book's
 ``params[key] = params[key] - lr * grad[key]`` works too.
+
+Non-trainable state (batch normalization's running statistics) is exposed as ``net.buffers``,
+name → the live array, which a checkpoint saves and restores in place.
 """
 
 from __future__ import annotations
 
+import copy as _copy
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from types import MappingProxyType
+from typing import Any, TypeVar
 
 import numpy as np
 
 from chainrule._checks import check_labels
 from chainrule._rng import as_generator
 from chainrule.gradcheck import numerical_gradient
-from chainrule.layers import Affine, Relu, SoftmaxWithLoss
+from chainrule.layers import (
+    Affine,
+    BatchNormalization,
+    Dropout,
+    Relu,
+    Sigmoid,
+    SoftmaxWithLoss,
+    Tanh,
+    check_fraction,
+)
 
-__all__ = ["MODELS", "ParameterDict", "TwoLayerNet", "build_model", "init_weight"]
+__all__ = ["MODELS", "MultiLayerNet", "ParameterDict", "TwoLayerNet", "build_model", "init_weight"]
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -64,16 +79,20 @@ def init_weight(rng: np.random.Generator, fan_in: int, fan_out: int, std: float 
     """A (fan_in, fan_out) weight matrix drawn from N(0, s²).
 
     ``std`` is a number (the book's ``weight_init_std``), ``"he"`` (s = √(2/fan_in), for ReLU)
-    or ``"xavier"`` (s = √(1/fan_in), for sigmoid and tanh).
+    or ``"xavier"`` (s = √(1/fan_in), for sigmoid and tanh); the book's aliases ``"relu"`` and
+    ``"sigmoid"`` name the same two.
     """
     if isinstance(std, str):
         key = std.lower()
-        if key == "he":
+        if key in ("he", "relu"):
             scale = np.sqrt(2.0 / fan_in)
-        elif key == "xavier":
+        elif key in ("xavier", "sigmoid"):
             scale = np.sqrt(1.0 / fan_in)
         else:
-            raise ValueError(f"weight init must be a positive number, 'he' or 'xavier', got {std!r}")
+            raise ValueError(
+                f"weight init must be a positive number, 'he' or 'xavier' (or the book's 'relu', 'sigmoid'), "
+                f"got {std!r}"
+            )
     else:
         scale = float(std)
         if not np.isfinite(scale) or scale <= 0:
@@ -87,7 +106,149 @@ def _check_size(value: Any, name: str, where: str) -> int:
     return int(value)
 
 
-class TwoLayerNet:
+N = TypeVar("N", bound="_Network")
+
+
+class _Network:
+    """What the book's networks share: layers in order, then SoftmaxWithLoss.
+
+    A subclass's ``__init__`` sets ``dtype``, ``output_size``, ``params`` (a ParameterDict),
+    ``layers`` (an OrderedDict whose first layer is an Affine), ``last_layer``, optionally
+    ``_buffers`` (name → running-statistic array) and ``weight_decay`` with ``_decayed`` (the
+    weight names it applies to), then calls ``_link_grads()``; it also defines ``config``.
+    """
+
+    weight_decay: float = 0.0
+    _decayed: tuple[str, ...] = ()
+    _buffers: Mapping[str, np.ndarray] = MappingProxyType({})
+    _dropout_off = False  # set inside frozen()
+
+    output_size: int
+    dtype: np.dtype
+    params: ParameterDict
+    layers: OrderedDict[str, Any]
+    last_layer: SoftmaxWithLoss
+
+    @property
+    def config(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @property
+    def buffers(self) -> ParameterDict:
+        """Non-trainable state saved in checkpoints: name → the live array (assigning copies in place)."""
+        return ParameterDict(self._buffers)
+
+    def _link_grads(self) -> None:
+        """Find, for each parameter, the layer holding that very array and its name in ``layer.grads``."""
+        owner = {id(arr): (layer, name) for layer in self.layers.values() for name, arr in _params_of(layer)}
+        self._grad_of = {key: owner[id(p)] for key, p in self.params.items()}
+
+    def copy(self: N, dtype: Any = None) -> N:
+        """An independent copy (parameters and buffers), optionally converted to another float dtype."""
+        kwargs = {k: v for k, v in self.config.items() if k not in ("model", "dtype")}
+        new = type(self)(**kwargs, dtype=self.dtype if dtype is None else dtype, seed=0)
+        new.params.update(self.params)  # ParameterDict copies into the new arrays
+        new.buffers.update(self.buffers)
+        return new
+
+    @contextmanager
+    def frozen(self) -> Iterator[None]:
+        """Make the training loss a deterministic function of the parameters for a block.
+
+        Inside, training-mode forwards skip dropout (batch normalization still uses the batch
+        statistics), and on exit the buffers (running statistics) are restored, so the network
+        ends as it was. ``numerical_gradient`` and ``gradient_check`` run inside it.
+        """
+        saved = {k: v.copy() for k, v in self._buffers.items()}
+        was_off = self._dropout_off
+        self._dropout_off = True
+        try:
+            yield
+        finally:
+            self._dropout_off = was_off
+            self.buffers.update(saved)
+
+    def _as_input(self, x: Any) -> np.ndarray:
+        x = np.asarray(x)
+        if x.dtype != self.dtype:
+            x = x.astype(self.dtype)  # uint8 images or float64 data meet a float32 net
+        return x
+
+    def predict(self, x: Any, train_flg: bool = False) -> np.ndarray:
+        """Scores (N, output_size) before softmax; ``train_flg`` puts Dropout and BatchNormalization in training."""
+        x = self._as_input(x)
+        for layer in self.layers.values():
+            if isinstance(layer, Dropout):
+                x = layer.forward(x, train_flg and not self._dropout_off)
+            elif isinstance(layer, BatchNormalization):
+                x = layer.forward(x, train_flg)
+            else:
+                x = layer.forward(x)
+        return x
+
+    def loss(self, x: Any, t: Any, train_flg: bool = False) -> float:
+        """Mean cross-entropy of the softmax of ``predict(x, train_flg)`` against ``t``, plus ½λ·Σ‖W‖²."""
+        loss = self.last_layer.forward(self.predict(x, train_flg), t)
+        if self.weight_decay:
+            penalty = 0.0
+            for key in self._decayed:
+                W = self.params[key]
+                penalty += float(np.vdot(W, W))
+            loss += 0.5 * self.weight_decay * penalty
+        return loss
+
+    def accuracy(self, x: Any, t: Any, *, batch_size: int | None = None) -> float:
+        """Fraction of samples whose highest score (in evaluation mode) is the label (indices or one-hot).
+
+        ``batch_size`` bounds memory on large sets by predicting in chunks.
+        """
+        x = np.asarray(x)
+        t = check_labels(t, x.shape[0] if x.ndim else 0, self.output_size, f"{type(self).__name__}.accuracy")
+        labels = t if t.ndim == 1 else np.argmax(t, axis=1)
+        n = x.shape[0]
+        if n == 0:
+            raise ValueError(f"{type(self).__name__}.accuracy: x holds no samples")
+        step = n if batch_size is None else _check_size(batch_size, "batch_size", "accuracy")
+        correct = 0
+        for start in range(0, n, step):
+            scores = self.predict(x[start : start + step])
+            correct += int(np.count_nonzero(np.argmax(scores, axis=1) == labels[start : start + step]))
+        return correct / n
+
+    def gradient(self, x: Any, t: Any) -> dict[str, np.ndarray]:
+        """Backprop gradients of ``loss(x, t, train_flg=True)``, keyed like ``params`` (weight decay included)."""
+        self.loss(x, t, train_flg=True)
+        dout = self.last_layer.backward(1)
+        first, *rest = self.layers.values()
+        for layer in reversed(rest):
+            dout = layer.backward(dout)
+        first.backward(dout, input_grad=False)  # no gradient is needed for the data
+        grads = {key: layer.grads[name] for key, (layer, name) in self._grad_of.items()}
+        if self.weight_decay:
+            for key in self._decayed:
+                grads[key] = grads[key] + self.weight_decay * self.params[key]  # the layer's dW stays as computed
+        return grads
+
+    def numerical_gradient(self, x: Any, t: Any) -> dict[str, np.ndarray]:
+        """Central-difference gradients of ``loss(x, t, train_flg=True)`` (slow: two losses per entry).
+
+        Runs inside ``frozen()``: dropout is off, so compare with ``gradient`` under ``frozen()``
+        too (``gradient_check`` does); batch normalization uses the batch statistics, as in training.
+        """
+        x = self._as_input(x)
+
+        def loss_w(_: np.ndarray) -> float:
+            return self.loss(x, t, train_flg=True)
+
+        with self.frozen():
+            return {k: numerical_gradient(loss_w, p) for k, p in self.params.items()}
+
+
+def _params_of(layer: Any) -> Iterable[tuple[str, np.ndarray]]:
+    return (getattr(layer, "params", None) or {}).items()
+
+
+class TwoLayerNet(_Network):
     """The book's two-layer network: Affine1 → Relu1 → Affine2, then SoftmaxWithLoss.
 
     Shapes: x (N, input_size) (or (N, d1, d2, ...) flattening to input_size); labels t as class
@@ -124,11 +285,7 @@ class TwoLayerNet:
         self.layers["Relu1"] = Relu()
         self.layers["Affine2"] = Affine(self.params["W2"], self.params["b2"])
         self.last_layer = SoftmaxWithLoss()
-
-    @property
-    def buffers(self) -> dict[str, np.ndarray]:
-        """Non-trainable state saved in checkpoints (none for this network)."""
-        return {}
+        self._link_grads()
 
     @property
     def config(self) -> dict[str, Any]:
@@ -142,75 +299,132 @@ class TwoLayerNet:
             "dtype": self.dtype.name,
         }
 
-    def copy(self, dtype: Any = None) -> TwoLayerNet:
-        """An independent copy of the network, optionally converted to another float dtype."""
-        kwargs = {k: v for k, v in self.config.items() if k not in ("model", "dtype")}
-        new = type(self)(**kwargs, dtype=self.dtype if dtype is None else dtype, seed=0)
-        for k, v in self.params.items():
-            new.params[k] = v
-        return new
 
-    def _as_input(self, x: Any) -> np.ndarray:
-        x = np.asarray(x)
-        if x.dtype != self.dtype:
-            x = x.astype(self.dtype)  # uint8 images or float64 data meet a float32 net
-        return x
+# activation name → layer class (MultiLayerNet's ``activation``)
+ACTIVATIONS: dict[str, type] = {"relu": Relu, "sigmoid": Sigmoid, "tanh": Tanh}
 
-    def predict(self, x: Any) -> np.ndarray:
-        """Scores (N, output_size) before softmax."""
-        x = self._as_input(x)
-        for layer in self.layers.values():
-            x = layer.forward(x)
-        return x
 
-    def loss(self, x: Any, t: Any) -> float:
-        """Mean cross-entropy of the softmax of ``predict(x)`` against ``t``."""
-        return self.last_layer.forward(self.predict(x), t)
+class MultiLayerNet(_Network):
+    """A fully connected network of any depth with chapter 6's tools (the book's MultiLayerNetExtend).
 
-    def accuracy(self, x: Any, t: Any, *, batch_size: int | None = None) -> float:
-        """Fraction of samples whose highest score is the label (indices or one-hot).
+    Layers, for each hidden layer i = 1 … len(hidden_sizes): Affine{i} → [BatchNorm{i}] →
+    Activation{i} (Relu, Sigmoid or Tanh) → [Dropout{i}]; then Affine{L} (L = len(hidden_sizes) + 1)
+    and SoftmaxWithLoss. Shapes: x (N, input_size) or (N, d1, d2, ...) flattening to input_size;
+    labels t as class indices (N,) or one-hot (N, output_size).
 
-        ``batch_size`` bounds memory on large sets by predicting in chunks.
-        """
-        x = np.asarray(x)
-        t = check_labels(t, x.shape[0] if x.ndim else 0, self.output_size, f"{type(self).__name__}.accuracy")
-        labels = t if t.ndim == 1 else np.argmax(t, axis=1)
-        n = x.shape[0]
-        if n == 0:
-            raise ValueError(f"{type(self).__name__}.accuracy: x holds no samples")
-        step = n if batch_size is None else _check_size(batch_size, "batch_size", "accuracy")
-        correct = 0
-        for start in range(0, n, step):
-            scores = self.predict(x[start : start + step])
-            correct += int(np.count_nonzero(np.argmax(scores, axis=1) == labels[start : start + step]))
-        return correct / n
+    ``params``: W1 … W{L}, b1 … b{L}, then gamma{i}, beta{i} per hidden layer when ``batch_norm``;
+    ``buffers``: running_mean{i}, running_var{i} when ``batch_norm``.
+    ``weight_init``: a std, ``"he"`` or ``"xavier"`` (or the book's ``"relu"``, ``"sigmoid"``).
+    ``dropout``: the ratio of every Dropout layer (0: none; inverted dropout, see ``Dropout``).
+    ``weight_decay`` λ: the loss adds ½λ·Σ‖W‖² over the weight matrices and each dW gets λ·W.
+    ``seed`` (int, Generator or None) makes the one generator, ``self.rng``, that draws the
+    initial weights and every dropout mask: the same seed gives the same run.
 
-    def gradient(self, x: Any, t: Any) -> dict[str, np.ndarray]:
-        """Backprop gradients of ``loss(x, t)``, keyed like ``params``."""
-        self.loss(x, t)
-        dout = self.last_layer.backward(1)
-        layers = list(self.layers.values())
-        for layer in reversed(layers[1:]):
-            dout = layer.backward(dout)
-        layers[0].backward(dout, input_grad=False)  # no gradient is needed for the data
+    ``predict``/``loss`` take ``train_flg`` (default False: evaluation); ``gradient`` trains
+    (dropout masks drawn, running statistics updated); ``accuracy`` evaluates.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_sizes: Iterable[int],
+        output_size: int,
+        activation: str = "relu",
+        weight_init: float | str = "he",
+        *,
+        batch_norm: bool = False,
+        dropout: float = 0.0,
+        weight_decay: float = 0.0,
+        dtype: Any = np.float64,
+        seed: int | np.random.Generator | None = None,
+    ) -> None:
+        where = "MultiLayerNet"
+        self.input_size = _check_size(input_size, "input_size", where)
+        if isinstance(hidden_sizes, (str, bytes)) or not isinstance(hidden_sizes, Iterable):
+            raise ValueError(f"{where}: hidden_sizes must be a list of positive integers, got {hidden_sizes!r}")
+        self.hidden_sizes = [_check_size(h, "every hidden size", where) for h in hidden_sizes]
+        self.output_size = _check_size(output_size, "output_size", where)
+        if not isinstance(activation, str) or activation.lower() not in ACTIVATIONS:
+            raise ValueError(f"{where}: activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        self.activation = activation.lower()
+        self.weight_init = weight_init if isinstance(weight_init, str) else _check_weight_std(weight_init, where)
+        if not isinstance(batch_norm, (bool, np.bool_)):
+            raise ValueError(f"{where}: batch_norm must be True or False, got {batch_norm!r}")
+        self.batch_norm = bool(batch_norm)
+        self.dropout = check_fraction(dropout, "dropout", where, closed=False)
+        self.weight_decay = _check_weight_decay(weight_decay, where)
+        self.dtype = check_dtype(dtype, where)
+        self.rng = as_generator(seed)
+
+        sizes = [self.input_size, *self.hidden_sizes, self.output_size]
+        n_affine = len(sizes) - 1
+        self.params = ParameterDict()
+        for i in range(1, n_affine + 1):
+            self.params[f"W{i}"] = init_weight(self.rng, sizes[i - 1], sizes[i], self.weight_init, self.dtype)
+            self.params[f"b{i}"] = np.zeros(sizes[i], dtype=self.dtype)
+        if self.batch_norm:
+            for i, size in enumerate(self.hidden_sizes, start=1):
+                self.params[f"gamma{i}"] = np.ones(size, dtype=self.dtype)
+                self.params[f"beta{i}"] = np.zeros(size, dtype=self.dtype)
+
+        self.layers: OrderedDict[str, Any] = OrderedDict()
+        self._buffers: dict[str, np.ndarray] = {}
+        for i in range(1, n_affine):
+            self.layers[f"Affine{i}"] = Affine(self.params[f"W{i}"], self.params[f"b{i}"])
+            if self.batch_norm:
+                bn = BatchNormalization(self.params[f"gamma{i}"], self.params[f"beta{i}"])
+                self.layers[f"BatchNorm{i}"] = bn
+                self._buffers.update({f"{name}{i}": arr for name, arr in bn.buffers.items()})
+            self.layers[f"Activation{i}"] = ACTIVATIONS[self.activation]()
+            if self.dropout:
+                self.layers[f"Dropout{i}"] = Dropout(self.dropout, seed=self.rng)
+        self.layers[f"Affine{n_affine}"] = Affine(self.params[f"W{n_affine}"], self.params[f"b{n_affine}"])
+        self.last_layer = SoftmaxWithLoss()
+        self._decayed = tuple(f"W{i}" for i in range(1, n_affine + 1))
+        self._link_grads()
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments as JSON-ready values (used by checkpoints and ``copy``)."""
         return {
-            "W1": self.layers["Affine1"].dW,
-            "b1": self.layers["Affine1"].db,
-            "W2": self.layers["Affine2"].dW,
-            "b2": self.layers["Affine2"].db,
+            "model": "mlp",
+            "input_size": self.input_size,
+            "hidden_sizes": list(self.hidden_sizes),
+            "output_size": self.output_size,
+            "activation": self.activation,
+            "weight_init": self.weight_init,
+            "batch_norm": self.batch_norm,
+            "dropout": self.dropout,
+            "weight_decay": self.weight_decay,
+            "dtype": self.dtype.name,
         }
 
-    def numerical_gradient(self, x: Any, t: Any) -> dict[str, np.ndarray]:
-        """Central-difference gradients of ``loss(x, t)`` (slow: two losses per parameter entry)."""
+    def copy(self, dtype: Any = None) -> MultiLayerNet:
+        """An independent copy: parameters, buffers and the generator's state (so it draws the same masks)."""
+        new = super().copy(dtype)
+        new.rng = _copy.deepcopy(self.rng)
+        for layer in new.layers.values():
+            if isinstance(layer, Dropout):
+                layer.rng = new.rng
+        return new
 
-        def loss_w(_: np.ndarray) -> float:
-            return self.loss(x, t)
 
-        return {k: numerical_gradient(loss_w, p) for k, p in self.params.items()}
+def _check_weight_std(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{where}: weight_init must be a positive number, 'he' or 'xavier', got {value!r}")
+    return float(value)  # init_weight checks that it is positive and finite
+
+
+def _check_weight_decay(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{where}: weight_decay must be a number >= 0, got {value!r}")
+    if not 0 <= float(value) < np.inf:
+        raise ValueError(f"{where}: weight_decay must be a finite number >= 0, got {value!r}")
+    return float(value)
 
 
 # config["model"] → class; every model class takes its config (less "model") as keyword arguments.
-MODELS: dict[str, type] = {"two-layer": TwoLayerNet}
+MODELS: dict[str, type] = {"two-layer": TwoLayerNet, "mlp": MultiLayerNet}
 
 
 def build_model(config: Mapping[str, Any], *, seed: int | np.random.Generator | None = None) -> Any:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 __all__ = ["main", "build_parser", "UsageError"]
 
 # Subcommand modules, in the order `chainrule --help` lists them.
-SUBCOMMANDS: tuple[str, ...] = ()
+SUBCOMMANDS: tuple[str, ...] = ("train", "evaluate", "predict", "gradcheck", "bench", "graph")
 
 
 class UsageError(Exception):
@@ -53,6 +53,12 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         from chainrule.checkpoint import CheckpointError
 
         errors.append(CheckpointError)
+    except ImportError:
+        pass
+    try:
+        from chainrule.train import TrainingDiverged
+
+        errors.append(TrainingDiverged)
     except ImportError:
         pass
     return tuple(errors)

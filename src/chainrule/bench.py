@@ -1,0 +1,575 @@
+"""Side-by-side speed measurements of a training step, run by ``chainrule bench`` and ``benchmarks/``.
+
+Every implementation trains the same network on the same mini-batches; their steps are timed
+interleaved, round after round, in one process, so a busy machine slows all of them alike and
+the ratios stay meaningful. Library code: these functions return data; the CLI prints.
+
+Implementations of one step (gather a mini-batch, forward, backward, SGD update):
+- ``chainrule``: the public API, ``net.gradient`` + ``optim.SGD.update`` (float32);
+- ``book``: the book's code reproduced — float64 weights, layer objects in an ordered dict
+  written as the book writes them, every layer's input gradient computed, the loss computed
+  again for logging, batches drawn with replacement;
+- ``fused``: a hand-written float32 NumPy loop with preallocated buffers (the target);
+- ``torch``: PyTorch eager, ``nn.Sequential`` + ``torch.optim.SGD`` (float32), when installed.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "BenchResult",
+    "BookTwoLayerNet",
+    "FusedTwoLayerNet",
+    "gemm_gflops",
+    "step_floor_us",
+    "time_steps",
+    "training_step_benchmark",
+]
+
+
+def gemm_gflops(n: int = 512, repeat: int = 20, dtype: Any = np.float32) -> float:
+    """The machine's float32 matrix-multiply rate in GFLOP/s (best of ``repeat`` n×n products)."""
+    rng = np.random.default_rng(0)
+    a = rng.random((n, n), dtype=dtype)
+    b = rng.random((n, n), dtype=dtype)
+    out = np.empty((n, n), dtype=dtype)
+    np.matmul(a, b, out=out)
+    best = np.inf
+    for _ in range(repeat):
+        start = time.perf_counter()
+        np.matmul(a, b, out=out)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9
+
+
+def step_floor_us(layer_sizes: list[int], batch_size: int, gflops: float) -> float:
+    """Time of the matrix multiplies alone in one step, in µs, at ``gflops``.
+
+    Per Affine layer (D → M): forward x·W and dW = xᵀ·dout, each 2·N·D·M flops, plus dx for
+    every layer but the first (the data needs no gradient).
+    """
+    flops = 0.0
+    for i, (d, m) in enumerate(zip(layer_sizes[:-1], layer_sizes[1:], strict=True)):
+        flops += (2 if i == 0 else 3) * 2 * batch_size * d * m
+    return flops / (gflops * 1e9) * 1e6
+
+
+class _BookRelu:
+    """The book's ReLU as it is written there: a copy, a boolean mask, and ``dout`` zeroed in place."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.mask = x <= 0
+        out = x.copy()
+        out[self.mask] = 0
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        dout[self.mask] = 0  # the book's in-place write (harmless here: nobody reuses dout)
+        return dout
+
+
+class _BookAffine:
+    """The book's Affine: ``np.dot`` on whatever dtypes it gets (float32 data, float64 weights)."""
+
+    def __init__(self, W: np.ndarray, b: np.ndarray) -> None:
+        self.W, self.b = W, b
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.original_x_shape = x.shape
+        self.x = x.reshape(x.shape[0], -1)
+        return np.dot(self.x, self.W) + self.b
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        dx = np.dot(dout, self.W.T)
+        self.dW = np.dot(self.x.T, dout)
+        self.db = np.sum(dout, axis=0)
+        return dx.reshape(*self.original_x_shape)
+
+
+class _BookSoftmaxWithLoss:
+    """The book's loss layer: softmax, then cross-entropy with log(y + 1e-7), labels sniffed by size."""
+
+    def forward(self, x: np.ndarray, t: np.ndarray) -> float:
+        self.t = t
+        shifted = x - np.max(x, axis=-1, keepdims=True)
+        self.y = np.exp(shifted) / np.sum(np.exp(shifted), axis=-1, keepdims=True)
+        labels = t.argmax(axis=1) if t.size == self.y.size else t
+        n = self.y.shape[0]
+        self.loss = -np.sum(np.log(self.y[np.arange(n), labels] + 1e-7)) / n
+        return self.loss
+
+    def backward(self, dout: float = 1) -> np.ndarray:
+        n = self.t.shape[0]
+        if self.t.size == self.y.size:
+            return (self.y - self.t) / n
+        dx = self.y.copy()
+        dx[np.arange(n), self.t] -= 1
+        return dx / n
+
+
+class BookTwoLayerNet:
+    """The book's ch05 ``TwoLayerNet`` and training step, reproduced as the speed baseline.
+
+    float64 weights, float32 data (as the book's loader gives), layers in an ordered dict written
+    the way the book writes them (``_Book*`` above: deliberately not chainrule's layers, which are
+    the thing being compared), every layer's input gradient computed, the loss computed a second
+    time for the log, batches drawn with replacement.
+    """
+
+    def __init__(self, W1: np.ndarray, b1: np.ndarray, W2: np.ndarray, b2: np.ndarray) -> None:
+        self.params = {"W1": W1.astype(np.float64), "b1": b1.astype(np.float64)}
+        self.params.update(W2=W2.astype(np.float64), b2=b2.astype(np.float64))
+        self.layers: OrderedDict[str, Any] = OrderedDict()
+        self.layers["Affine1"] = _BookAffine(self.params["W1"], self.params["b1"])
+        self.layers["Relu1"] = _BookRelu()
+        self.layers["Affine2"] = _BookAffine(self.params["W2"], self.params["b2"])
+        self.last_layer = _BookSoftmaxWithLoss()
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        for layer in self.layers.values():
+            x = layer.forward(x)
+        return x
+
+    def loss(self, x: np.ndarray, t: np.ndarray) -> float:
+        return self.last_layer.forward(self.predict(x), t)
+
+    def accuracy(self, x: np.ndarray, t: np.ndarray) -> float:
+        return float(np.sum(np.argmax(self.predict(x), axis=1) == t) / x.shape[0])
+
+    def gradient(self, x: np.ndarray, t: np.ndarray) -> dict[str, np.ndarray]:
+        self.loss(x, t)
+        dout = self.last_layer.backward(1)
+        for layer in reversed(self.layers.values()):
+            dout = layer.backward(dout)
+        a1, a2 = self.layers["Affine1"], self.layers["Affine2"]
+        return {"W1": a1.dW, "b1": a1.db, "W2": a2.dW, "b2": a2.db}
+
+    def train_step(self, x: np.ndarray, t: np.ndarray, rng: np.random.Generator, lr: float, batch: int) -> float:
+        batch_mask = rng.choice(x.shape[0], batch)
+        x_batch, t_batch = x[batch_mask], t[batch_mask]
+        grads = self.gradient(x_batch, t_batch)
+        for key in ("W1", "b1", "W2", "b2"):
+            self.params[key] -= lr * grads[key]
+        return self.loss(x_batch, t_batch)
+
+
+class FusedTwoLayerNet:
+    """A hand-fused float32 two-layer step with every buffer preallocated: the speed target.
+
+    The arithmetic is written out once here, in place, with no layer objects: affine, ReLU,
+    softmax-cross-entropy, their gradients and the SGD update.
+    """
+
+    def __init__(self, W1: np.ndarray, b1: np.ndarray, W2: np.ndarray, b2: np.ndarray, batch: int) -> None:
+        f = np.float32
+        self.W1, self.b1 = W1.astype(f), b1.astype(f)
+        self.W2, self.b2 = W2.astype(f), b2.astype(f)
+        h = self.W1.shape[1]
+        c = self.W2.shape[1]
+        self.h = np.empty((batch, h), f)
+        self.s = np.empty((batch, c), f)
+        self.dh = np.empty((batch, h), f)
+        self.dW1, self.dW2 = np.empty_like(self.W1), np.empty_like(self.W2)
+        self.rows = np.arange(batch)
+
+    def train_step(self, x: np.ndarray, t: np.ndarray, idx: np.ndarray, lr: float) -> float:
+        h, s, dh, rows = self.h, self.s, self.dh, self.rows
+        xb, tb = x[idx], t[idx]  # fancy indexing gathers faster than np.take(..., out=buffer)
+        n = xb.shape[0]
+        np.matmul(xb, self.W1, out=h)
+        h += self.b1
+        np.maximum(h, 0, out=h)
+        np.matmul(h, self.W2, out=s)
+        s += self.b2
+        s -= s.max(axis=1, keepdims=True)
+        picked = s[rows, tb]  # the label's shifted score, before exp can underflow it
+        np.exp(s, out=s)
+        total = s.sum(axis=1)
+        loss = float(np.mean(np.log(total) - picked))
+        s /= total[:, None] * n  # softmax / N
+        s[rows, tb] -= 1.0 / n
+        np.matmul(h.T, s, out=self.dW2)
+        db2 = s.sum(axis=0)
+        np.matmul(s, self.W2.T, out=dh)
+        dh *= h > 0
+        np.matmul(xb.T, dh, out=self.dW1)
+        db1 = dh.sum(axis=0)
+        self.dW1 *= lr
+        self.W1 -= self.dW1
+        self.b1 -= lr * db1
+        self.dW2 *= lr
+        self.W2 -= self.dW2
+        self.b2 -= lr * db2
+        return loss
+
+
+def time_steps(steps: dict[str, Callable[[], Any]], *, rounds: int = 7, steps_per_round: int = 50) -> dict[str, float]:
+    """Median µs per call of each step function, timed interleaved round by round."""
+    for fn in steps.values():  # warm-up: first-call allocations, BLAS thread start
+        for _ in range(3):
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, fn in steps.items():
+            start = time.perf_counter()
+            for _ in range(steps_per_round):
+                fn()
+            samples[name].append((time.perf_counter() - start) / steps_per_round * 1e6)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+@dataclass
+class BenchResult:
+    """Median µs per training step for each implementation, at one network size."""
+
+    label: str
+    layer_sizes: list[int]
+    batch_size: int
+    us_per_step: dict[str, float]
+    floor_us: float
+    notes: list[str] = field(default_factory=list)
+
+    def ratio(self, slower: str, faster: str = "chainrule") -> float | None:
+        if slower not in self.us_per_step or faster not in self.us_per_step:
+            return None
+        return self.us_per_step[slower] / self.us_per_step[faster]
+
+
+def _torch_step(layer_sizes: list[int], weights: list[tuple[np.ndarray, np.ndarray]], lr: float):
+    """A PyTorch eager training step over the same weights, or None when torch is absent."""
+    import os
+
+    # PyTorch's OpenMP threads spin after each op by default, stealing both cores from the NumPy
+    # steps timed in between (and OpenBLAS's from torch); passive waiting keeps the comparison fair.
+    # Effective only when set before torch is first imported.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    try:
+        import torch
+    except ImportError:
+        return None
+    modules: list[Any] = []
+    for i, (W, b) in enumerate(weights):
+        linear = torch.nn.Linear(W.shape[0], W.shape[1])
+        with torch.no_grad():
+            linear.weight.copy_(torch.from_numpy(np.ascontiguousarray(W.T, dtype=np.float32)))
+            linear.bias.copy_(torch.from_numpy(b.astype(np.float32)))
+        modules.append(linear)
+        if i < len(weights) - 1:
+            modules.append(torch.nn.ReLU())
+    model = torch.nn.Sequential(*modules)
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def make(x: np.ndarray, t: np.ndarray, next_idx: Callable[[], np.ndarray]):
+        tx, tt = torch.from_numpy(x), torch.from_numpy(t)
+
+        def step() -> float:
+            idx = torch.from_numpy(next_idx())
+            xb, tb = tx[idx], tt[idx]
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(xb), tb)
+            loss.backward()
+            opt.step()
+            return loss.item()
+
+        return step
+
+    return make
+
+
+def training_step_benchmark(
+    x: np.ndarray,
+    t: np.ndarray,
+    *,
+    hidden_sizes: tuple[int, ...] = (50,),
+    batch_size: int = 100,
+    lr: float = 0.1,
+    seed: int = 0,
+    rounds: int = 7,
+    steps_per_round: int = 50,
+    gflops: float | None = None,
+    include: tuple[str, ...] = ("chainrule", "book", "fused", "torch"),
+) -> BenchResult:
+    """Time one training step of each implementation on data ``x`` (N, D) float32, labels ``t`` (N,).
+
+    With one hidden layer the network is chainrule's ``TwoLayerNet``; with more it is
+    ``MultiLayerNet`` (ReLU), and only chainrule and PyTorch are timed (the book and the fused
+    loop are two-layer programs). All start from the same weights (std 0.01 as the book).
+    """
+    from chainrule.models import TwoLayerNet
+    from chainrule.optim import SGD
+
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    t = np.asarray(t, dtype=np.int64)
+    n, d = x.shape
+    c = int(t.max()) + 1
+    sizes = [d, *hidden_sizes, c]
+    two_layer = len(hidden_sizes) == 1
+    if two_layer:
+        net: Any = TwoLayerNet(d, hidden_sizes[0], c, dtype=np.float32, seed=seed)
+    else:
+        from chainrule.models import MultiLayerNet
+
+        net = MultiLayerNet(d, list(hidden_sizes), c, weight_init=0.01, dtype=np.float32, seed=seed)
+    weights = [(net.params[f"W{i}"].copy(), net.params[f"b{i}"].copy()) for i in range(1, len(sizes))]
+    optimizer = SGD(lr=lr)
+    batches = np.random.default_rng(seed)
+
+    def next_idx() -> np.ndarray:
+        return batches.integers(0, n, batch_size)
+
+    steps: dict[str, Callable[[], Any]] = {}
+    if "chainrule" in include:
+
+        def chainrule_step() -> float:
+            idx = next_idx()
+            grads = net.gradient(x[idx], t[idx])
+            optimizer.update(net.params, grads)
+            return net.last_layer.loss
+
+        steps["chainrule"] = chainrule_step
+    notes = []
+    if two_layer and "book" in include:
+        book = BookTwoLayerNet(*weights[0], *weights[1])
+        book_rng = np.random.default_rng(seed)
+        steps["book"] = lambda: book.train_step(x, t, book_rng, lr, batch_size)
+    if two_layer and "fused" in include:
+        fused = FusedTwoLayerNet(*weights[0], *weights[1], batch=batch_size)
+        steps["fused"] = lambda: fused.train_step(x, t, next_idx(), lr)
+    if "torch" in include:
+        make = _torch_step(sizes, weights, lr)
+        if make is None:
+            notes.append("PyTorch not installed: skipped")
+        else:
+            steps["torch"] = make(x, t, next_idx)
+    us = time_steps(steps, rounds=rounds, steps_per_round=steps_per_round)
+    rate = gemm_gflops() if gflops is None else gflops
+    label = "-".join(map(str, sizes)) + f", batch {batch_size}"
+    return BenchResult(label, sizes, batch_size, us, step_floor_us(sizes, batch_size, rate), notes)
+
+
+def book_training_run(
+    x_train: np.ndarray,
+    t_train: np.ndarray,
+    x_test: np.ndarray,
+    t_test: np.ndarray,
+    *,
+    iters: int = 10000,
+    batch_size: int = 100,
+    lr: float = 0.1,
+    seed: int = 0,
+) -> dict[str, float]:
+    """The book's ch05 ``train_neuralnet.py`` loop with the book's network, in float64.
+
+    Batches drawn with replacement, the loss computed again for the log, and train/test
+    accuracy on the full sets every ``N / batch_size`` iterations. Returns seconds and the final
+    test accuracy.
+    """
+    from chainrule.models import init_weight
+
+    rng = np.random.default_rng(seed)
+    d, c = x_train.shape[1], int(t_train.max()) + 1
+    W1 = init_weight(rng, d, 50, 0.01, np.dtype(np.float64))
+    W2 = init_weight(rng, 50, c, 0.01, np.dtype(np.float64))
+    net = BookTwoLayerNet(W1, np.zeros(50), W2, np.zeros(c))
+    iter_per_epoch = max(x_train.shape[0] // batch_size, 1)
+    start = time.perf_counter()
+    test_acc = float("nan")
+    for i in range(iters):
+        net.train_step(x_train, t_train, rng, lr, batch_size)
+        if i % iter_per_epoch == 0:
+            net.accuracy(x_train, t_train)
+            test_acc = net.accuracy(x_test, t_test)
+    test_acc = net.accuracy(x_test, t_test)
+    return {"seconds": time.perf_counter() - start, "test_acc": test_acc}
+
+
+def run_measured(command: list[str]) -> dict[str, Any]:
+    """Run ``command`` as a child process; return its wall seconds, peak RSS (MB) and output."""
+    import os
+    import subprocess
+
+    start = time.perf_counter()
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak_mb: float | None = None
+    if hasattr(os, "wait4"):
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        peak_mb = usage.ru_maxrss / 1024  # kilobytes on Linux
+    out, err = proc.communicate()
+    return {
+        "seconds": time.perf_counter() - start,
+        "peak_mb": peak_mb,
+        "returncode": proc.returncode,
+        "stdout": out,
+        "stderr": err,
+    }
+
+
+def numerical_vs_backprop(seed: int = 0) -> dict[str, float]:
+    """Seconds for one backprop gradient and one numerical gradient of 784-50-10 on 3 images."""
+    from chainrule.models import TwoLayerNet
+
+    rng = np.random.default_rng(seed)
+    x, t = rng.random((3, 784)), rng.integers(0, 10, 3)
+    net = TwoLayerNet(784, 50, 10, seed=seed)
+    backprop_us = time_steps({"bp": lambda: net.gradient(x, t)}, rounds=5, steps_per_round=20)["bp"]
+    start = time.perf_counter()
+    net.numerical_gradient(x, t)
+    numeric_s = time.perf_counter() - start
+    return {"backprop_s": backprop_us / 1e6, "numerical_s": numeric_s}
+
+
+def format_step_table(results: list[BenchResult], gflops: float) -> str:
+    """The training-step results as a Markdown table with ratios against chainrule."""
+    names = ["chainrule", "fused", "book", "torch"]
+    lines = [
+        "| network | " + " | ".join(f"{n} µs/step" for n in names) + " | book ÷ chainrule | torch ÷ chainrule "
+        "| chainrule ÷ fused | matmul floor µs (chainrule ÷ floor) |",
+        "|---" * (len(names) + 5) + "|",
+    ]
+    for r in results:
+        cells = [f"{r.us_per_step[n]:,.0f}" if n in r.us_per_step else "–" for n in names]
+        book, torch_ratio, fused = r.ratio("book"), r.ratio("torch"), r.ratio("chainrule", "fused")
+        lines.append(
+            f"| {r.label} | "
+            + " | ".join(cells)
+            + f" | {'–' if book is None else f'{book:.2f}×'} | {'–' if torch_ratio is None else f'{torch_ratio:.2f}×'}"
+            + f" | {'–' if fused is None else f'{fused:.3f}'}"
+            + f" | {r.floor_us:,.0f} ({r.us_per_step['chainrule'] / r.floor_us:.1f}×) |"
+        )
+    lines.append(f"\nfloat32 GEMM rate on this machine: {gflops:.0f} GFLOP/s (512×512, best of 20)")
+    return "\n".join(lines)
+
+
+def load_bench_data(dataset: str = "auto", seed: int = 0) -> tuple[tuple[np.ndarray, ...], str]:
+    """``((x_train, t_train, x_test, t_test), description)`` for the benchmarks.
+
+    ``"auto"`` uses Fashion-MNIST when it is on this machine (never downloads), else MNIST, else
+    random data of the same shapes ("synthetic": the timings are the same, accuracies are not).
+    """
+    from chainrule.datasets import DatasetError, load_dataset
+
+    names = ("fashion-mnist", "mnist") if dataset == "auto" else (dataset,)
+    for name in names:
+        if name == "synthetic":
+            break
+        try:
+            (x_train, t_train), (x_test, t_test) = load_dataset(name, download=(dataset != "auto"))
+            return (x_train, t_train, x_test, t_test), f"{name} ({x_train.shape[0]:,} + {x_test.shape[0]:,} images)"
+        except DatasetError:
+            if dataset != "auto":
+                raise
+    rng = np.random.default_rng(seed)
+    x_train = rng.random((60000, 784), dtype=np.float32)
+    x_test = rng.random((10000, 784), dtype=np.float32)
+    t_train, t_test = rng.integers(0, 10, 60000), rng.integers(0, 10, 10000)
+    return (x_train, t_train, x_test, t_test), "synthetic (random 60,000 + 10,000 images of 784 pixels)"
+
+
+def full_run_comparison(dataset: str, workdir: str) -> dict[str, dict[str, Any]]:
+    """The whole default ``chainrule train`` run against the book's loop, each in a child process.
+
+    Returns, for ``"chainrule"`` and ``"book"``: seconds, peak resident memory (MB) and the final
+    test accuracy.
+    """
+    import json
+    import sys
+    from pathlib import Path
+
+    out = Path(workdir) / "chainrule-run"
+    ours = run_measured(
+        [sys.executable, "-m", "chainrule", "train", "--dataset", dataset, "--no-progress", "--out", str(out)]
+    )
+    if ours["returncode"] != 0:
+        raise RuntimeError(f"chainrule train failed: {ours['stderr'].strip()[-500:]}")
+    rows = (out / "history.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    ours["test_acc"] = float(rows[-1].split(",")[header.index("test_acc")])
+    script = (
+        "import json; from chainrule.datasets import load_dataset; from chainrule.bench import book_training_run; "
+        f"(a, b), (c, d) = load_dataset({dataset!r}); print(json.dumps(book_training_run(a, b, c, d)))"
+    )
+    book = run_measured([sys.executable, "-c", script])
+    if book["returncode"] != 0:
+        raise RuntimeError(f"book loop failed: {book['stderr'].strip()[-500:]}")
+    book["test_acc"] = json.loads(book["stdout"])["test_acc"]
+    return {"chainrule": ours, "book": book}
+
+
+def benchmark_report(dataset: str = "auto", *, full: bool = False, larger: bool = False, quick: bool = False) -> str:
+    """Run the comparisons and return them as Markdown text (what ``chainrule bench`` prints).
+
+    Always: the 784-50-10 training step at batch 100. ``larger``: hidden 500, batch 1000 and a
+    5-layer MLP (784-100-100-100-100-10). ``full``: the whole default training run against the
+    book's loop with peak memory, and backprop against the numerical gradient.
+    """
+    import platform
+    import tempfile
+
+    (x_train, t_train, x_test, t_test), description = load_bench_data(dataset)
+    rounds, per_round = (3, 20) if quick else (7, 50)
+    gflops = gemm_gflops()
+    results = [training_step_benchmark(x_train, t_train, rounds=rounds, steps_per_round=per_round, gflops=gflops)]
+    if larger:
+        results.append(
+            training_step_benchmark(
+                x_train, t_train, hidden_sizes=(500,), batch_size=1000, rounds=rounds,
+                steps_per_round=max(per_round // 5, 4), gflops=gflops,
+            )
+        )  # fmt: skip
+        results.append(
+            training_step_benchmark(
+                x_train, t_train, hidden_sizes=(100, 100, 100, 100), rounds=rounds,
+                steps_per_round=per_round, gflops=gflops,
+            )
+        )  # fmt: skip
+    lines = [
+        f"chainrule bench — data: {description}; {platform.processor() or platform.machine()}, NumPy {np.__version__}",
+        "",
+        "Training step (gather a batch, forward, backward, SGD update), median of interleaved rounds:",
+        "",
+        format_step_table(results, gflops),
+    ]
+    for r in results:
+        lines.extend(f"note: {r.label}: {note}" for note in r.notes)
+    if full:
+        name = description.split(" ")[0]
+        if name == "synthetic":
+            lines.append("\nwhole-run comparison skipped: it needs MNIST or Fashion-MNIST on this machine")
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                runs = full_run_comparison(name, tmp)
+            ours, book = runs["chainrule"], runs["book"]
+            data_mb = (x_train.shape[0] + x_test.shape[0]) * x_train.shape[1] * 4 / 2**20
+            lines += [
+                "",
+                f"Whole default run on {name} (10,000 steps of batch 100, train/test accuracy every epoch):",
+                "",
+                "| run | seconds | test acc | peak memory MB |",
+                "|---|---|---|---|",
+                f"| `chainrule train` (float32) | {ours['seconds']:.1f} | {ours['test_acc']:.4f} | "
+                f"{ours['peak_mb'] or float('nan'):.0f} |",
+                f"| the book's loop (float64) | {book['seconds']:.1f} | {book['test_acc']:.4f} | "
+                f"{book['peak_mb'] or float('nan'):.0f} |",
+                "",
+                f"speed-up {book['seconds'] / ours['seconds']:.2f}×; accuracy difference "
+                f"{100 * (ours['test_acc'] - book['test_acc']):+.2f} points; chainrule's peak memory "
+                f"{ours['peak_mb'] or float('nan'):.0f} MB against a budget of 2 × {data_mb:.0f} MB (float32 data) "
+                f"+ 100 MB = {2 * data_mb + 100:.0f} MB",
+            ]
+        cost = numerical_vs_backprop()
+        lines += [
+            "",
+            f"Gradient of 784-50-10 on 3 images: backprop {cost['backprop_s'] * 1e6:.0f} µs, numerical "
+            f"{cost['numerical_s']:.2f} s ({cost['numerical_s'] / cost['backprop_s']:,.0f}× slower)",
+        ]
+    return "\n".join(lines)

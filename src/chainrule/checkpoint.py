@@ -1,0 +1,393 @@
+"""Checkpoints: a model, its optimizer and the training state in one safetensors file.
+
+Layout of a checkpoint (``.safetensors``; never pickle, nothing is executed on load):
+
+- tensors ``param/<name>`` (the model's ``params``), ``buffer/<name>`` (its ``buffers``, e.g.
+  BatchNorm running statistics), ``optim/<key>`` (the optimizer's ``state_dict()``) and
+  ``trainer/<key>`` (arrays the trainer needs to resume, e.g. the best parameters so far);
+- metadata ``"chainrule"``: JSON with the format version, the library version, the model's
+  ``config``, the optimizer's ``config``, the state of the ``np.random.Generator``
+  (``bit_generator.state``, needed for an exact resume), the trainer's state (epoch,
+  iteration, history, settings) and free-form ``info`` (e.g. the data set's name).
+
+Files are written atomically (temp file in the same folder, fsync, ``os.replace``), so an
+interrupted write leaves the previous checkpoint intact. On load every key is checked for
+shape and dtype against the model rebuilt from its configuration; any mismatch, a file that
+is not safetensors, a truncated one or one without chainrule metadata raises
+:class:`CheckpointError` naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chainrule.models import build_model
+
+__all__ = [
+    "CHECKPOINT_NAME",
+    "FORMAT_VERSION",
+    "Checkpoint",
+    "CheckpointError",
+    "atomic_write",
+    "load_checkpoint",
+    "load_model",
+    "resolve_checkpoint",
+    "save_checkpoint",
+    "write_json",
+]
+
+#: Bump when the layout changes; files with a newer version are refused with a clear message.
+FORMAT_VERSION = 1
+#: The checkpoint's file name inside a run folder.
+CHECKPOINT_NAME = "model.safetensors"
+_META_KEY = "chainrule"
+_PREFIXES = ("param/", "buffer/", "optim/", "trainer/")
+# A header larger than this is not one chainrule wrote (it guards against reading garbage lengths).
+_MAX_HEADER = 100 * 1024 * 1024
+
+
+class CheckpointError(ValueError):
+    """A file is not a chainrule checkpoint, is damaged, or does not match its configuration."""
+
+
+# --------------------------------------------------------------------------------------------
+# Atomic files
+# --------------------------------------------------------------------------------------------
+
+
+def atomic_write(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically: a temp file in the same folder, fsync, rename.
+
+    Readers see either the old file or the new one, never a partial write; an exception or
+    Ctrl-C during the write removes the temp file and leaves the old file untouched.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    # Makes the rename itself durable on POSIX; not possible (nor needed) everywhere.
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
+    """Write ``obj`` as indented JSON to ``path`` atomically."""
+    return atomic_write(path, (json.dumps(obj, indent=2, allow_nan=True) + "\n").encode("utf-8"))
+
+
+# --------------------------------------------------------------------------------------------
+# Saving
+# --------------------------------------------------------------------------------------------
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    model: Any,
+    optimizer: Any = None,
+    *,
+    rng: np.random.Generator | None = None,
+    trainer_state: Mapping[str, Any] | None = None,
+    trainer_tensors: Mapping[str, np.ndarray] | None = None,
+    info: Mapping[str, Any] | None = None,
+) -> Path:
+    """Save ``model`` (and optionally its optimizer and training state) to ``path`` atomically.
+
+    ``model`` needs ``params``, ``buffers`` and ``config``; ``optimizer`` needs ``config`` and
+    ``state_dict()``. ``rng``'s state is stored so that training can resume exactly.
+    ``trainer_state`` (JSON-able: epoch, iteration, history, ...) and ``trainer_tensors``
+    (name → array) are what :class:`chainrule.train.Trainer` needs to resume; ``info`` is free
+    JSON-able metadata (the CLI stores the data set's name). Returns the path.
+    """
+    import safetensors.numpy
+
+    path = Path(path)
+    tensors: dict[str, np.ndarray] = {}
+    for prefix, arrays in (
+        ("param/", model.params),
+        ("buffer/", model.buffers),
+        ("optim/", optimizer.state_dict() if optimizer is not None else {}),
+        ("trainer/", trainer_tensors or {}),
+    ):
+        for name, value in arrays.items():
+            tensors[prefix + name] = np.asarray(value, order="C")  # (ascontiguousarray turns 0-d into 1-d)
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "chainrule_version": _version(),
+        "model": dict(model.config),
+        "optimizer": dict(optimizer.config) if optimizer is not None else None,
+        "rng_state": rng.bit_generator.state if rng is not None else None,
+        "trainer": dict(trainer_state) if trainer_state is not None else None,
+        "info": dict(info) if info is not None else None,
+    }
+    try:
+        text = json.dumps(meta, allow_nan=True)
+    except TypeError as exc:
+        raise ValueError(f"save_checkpoint: metadata for {path} is not JSON-serialisable: {exc}") from exc
+    data = safetensors.numpy.save(tensors, metadata={_META_KEY: text})
+    return atomic_write(path, data)
+
+
+def _version() -> str:
+    from chainrule import __version__
+
+    return __version__
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: the rebuilt ``model``, its ``optimizer`` (or None) and metadata.
+
+    ``metadata`` is the decoded ``"chainrule"`` JSON; ``trainer_tensors`` the ``trainer/``
+    arrays (name without the prefix).
+    """
+
+    path: Path
+    model: Any
+    optimizer: Any
+    metadata: dict[str, Any]
+    trainer_tensors: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def trainer_state(self) -> dict[str, Any] | None:
+        return self.metadata.get("trainer")
+
+    @property
+    def rng_state(self) -> dict[str, Any] | None:
+        return self.metadata.get("rng_state")
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return self.metadata.get("info") or {}
+
+    @property
+    def epoch(self) -> int | None:
+        return (self.trainer_state or {}).get("epoch")
+
+    @property
+    def iteration(self) -> int | None:
+        return (self.trainer_state or {}).get("iteration")
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        return list((self.trainer_state or {}).get("history", []))
+
+
+def resolve_checkpoint(path: str | os.PathLike[str]) -> Path:
+    """``path`` itself if it is a file; ``path/model.safetensors`` if it is a run folder."""
+    path = Path(os.path.expanduser(os.fspath(path)))
+    if path.is_dir():
+        candidate = path / CHECKPOINT_NAME
+        if not candidate.is_file():
+            raise CheckpointError(f"{path}: the folder holds no {CHECKPOINT_NAME} (is it a chainrule run folder?)")
+        return candidate
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such checkpoint file or run folder")
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike[str], *, rng: np.random.Generator | None = None) -> Checkpoint:
+    """Load a checkpoint (a ``.safetensors`` file or a run folder holding ``model.safetensors``).
+
+    The model is rebuilt from its stored config and its parameters and buffers are loaded
+    after checking every key's shape and dtype; the optimizer is rebuilt and its state loaded
+    when the file has one. ``rng``, if given, is the Generator the rebuilt model draws from
+    (e.g. for dropout); its state is then set to the saved one, so training resumes exactly.
+    Raises :class:`CheckpointError` for anything that is not a valid chainrule checkpoint.
+    """
+    path = resolve_checkpoint(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read the file: {exc.strerror or exc}") from exc
+    meta = _read_metadata(data, path)
+    tensors = _read_tensors(data, path)
+
+    unknown = [k for k in tensors if not k.startswith(_PREFIXES)]
+    if unknown:
+        raise CheckpointError(f"{path}: unexpected tensor {unknown[0]!r} (keys must start with {', '.join(_PREFIXES)})")
+
+    config = meta.get("model")
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path}: metadata lacks the model configuration ('model')")
+    try:
+        model = build_model(config, seed=rng if rng is not None else 0)
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(f"{path}: cannot rebuild the model from its configuration: {exc}") from exc
+
+    params = _section(tensors, "param/")
+    buffers = _section(tensors, "buffer/")
+    _check_against(path, "param/", params, model.params)
+    _check_against(path, "buffer/", buffers, model.buffers)
+    for name, value in params.items():
+        model.params[name] = value
+    current_buffers = model.buffers
+    for name, value in buffers.items():
+        np.copyto(current_buffers[name], value)
+
+    optimizer = None
+    optim_config = meta.get("optimizer")
+    optim_state = _section(tensors, "optim/")
+    if optim_config is not None:
+        optimizer = _rebuild_optimizer(path, optim_config, optim_state, model.params)
+    elif optim_state:
+        raise CheckpointError(f"{path}: holds optimizer state ('optim/...') but no optimizer configuration")
+
+    rng_state = meta.get("rng_state")
+    if rng is not None and rng_state is not None:
+        try:
+            rng.bit_generator.state = rng_state
+        except (ValueError, TypeError, KeyError) as exc:
+            raise CheckpointError(f"{path}: cannot restore the random generator's state: {exc}") from exc
+
+    trainer_tensors = {k: np.array(v) for k, v in _section(tensors, "trainer/").items()}
+    return Checkpoint(path=path, model=model, optimizer=optimizer, metadata=meta, trainer_tensors=trainer_tensors)
+
+
+def load_model(path: str | os.PathLike[str]) -> Any:
+    """The trained model stored in a checkpoint file or run folder (see :func:`load_checkpoint`)."""
+    return load_checkpoint(path).model
+
+
+def _read_metadata(data: bytes, path: Path) -> dict[str, Any]:
+    """Parse the safetensors header by hand, so every kind of damage gets a precise message."""
+    not_st = f"{path}: not a safetensors file"
+    if len(data) < 8:
+        raise CheckpointError(f"{not_st} (only {len(data)} bytes)")
+    (n,) = struct.unpack("<Q", data[:8])
+    if n < 2 or n > _MAX_HEADER:
+        raise CheckpointError(f"{not_st} (implausible header length {n})")
+    if 8 + n > len(data):
+        raise CheckpointError(
+            f"{path}: truncated or not a safetensors file "
+            f"(the header claims {n} bytes, only {len(data) - 8} follow the length)"
+        )
+    try:
+        header = json.loads(data[8 : 8 + n].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{not_st} (its header is not JSON: {exc})") from exc
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{not_st} (its header is not a JSON object)")
+    end = 0
+    for key, entry in header.items():
+        if key == "__metadata__":
+            continue
+        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)):
+            raise CheckpointError(f"{not_st} (tensor {key!r} has no valid data_offsets)")
+        end = max(end, offsets[1])
+    if 8 + n + end > len(data):
+        raise CheckpointError(
+            f"{path}: truncated checkpoint (its tensors need {8 + n + end} bytes, the file has {len(data)})"
+        )
+    raw_meta = header.get("__metadata__")
+    if not isinstance(raw_meta, dict) or _META_KEY not in raw_meta:
+        raise CheckpointError(f"{path}: a safetensors file but not a chainrule checkpoint (no {_META_KEY!r} metadata)")
+    try:
+        meta = json.loads(raw_meta[_META_KEY])
+    except (TypeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path}: its {_META_KEY!r} metadata is not valid JSON: {exc}") from exc
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: its {_META_KEY!r} metadata is not a JSON object")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise CheckpointError(f"{path}: its metadata lacks an integer 'format_version'")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format {version} is newer than this chainrule reads ({FORMAT_VERSION}); "
+            f"it was written by chainrule {meta.get('chainrule_version', '?')}"
+        )
+    return meta
+
+
+def _read_tensors(data: bytes, path: Path) -> dict[str, np.ndarray]:
+    import safetensors.numpy
+
+    try:
+        return safetensors.numpy.load(data)
+    except Exception as exc:  # the Rust parser raises its own error types
+        raise CheckpointError(f"{path}: damaged safetensors data: {exc}") from exc
+
+
+def _section(tensors: Mapping[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def _check_against(path: Path, prefix: str, found: Mapping[str, np.ndarray], expected: Mapping[str, Any]) -> None:
+    """Keys, shapes and dtypes of ``found`` must be exactly those of ``expected``."""
+    for name, ref in expected.items():
+        ref = np.asarray(ref)
+        if name not in found:
+            raise CheckpointError(
+                f"{path}: missing tensor {prefix}{name} (expected shape {ref.shape}, dtype {ref.dtype})"
+            )
+        got = found[name]
+        if got.shape != ref.shape or got.dtype != ref.dtype:
+            raise CheckpointError(
+                f"{path}: tensor {prefix}{name} has shape {got.shape}, dtype {got.dtype}; "
+                f"the model's configuration expects shape {ref.shape}, dtype {ref.dtype}"
+            )
+    extra = [name for name in found if name not in expected]
+    if extra:
+        raise CheckpointError(f"{path}: unexpected tensor {prefix}{extra[0]} (the model has no such entry)")
+
+
+def _rebuild_optimizer(path: Path, config: Any, state: Mapping[str, np.ndarray], params: Mapping[str, Any]) -> Any:
+    from chainrule.optim import make_optimizer
+
+    if not isinstance(config, dict) or not isinstance(config.get("name"), str):
+        raise CheckpointError(f"{path}: the optimizer configuration must be an object with a 'name'")
+    # Per-parameter state ("m/W1", "v/W1", ...) must have its parameter's shape.
+    for key, value in state.items():
+        name = key.rsplit("/", 1)[-1]
+        if "/" in key and name in params and value.shape != np.shape(params[name]):
+            raise CheckpointError(
+                f"{path}: tensor optim/{key} has shape {value.shape}; "
+                f"parameter {name} has shape {np.shape(params[name])}"
+            )
+    kwargs = {k: v for k, v in config.items() if k != "name"}
+    try:
+        optimizer = make_optimizer(config["name"], **kwargs)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise CheckpointError(f"{path}: cannot rebuild optimizer {config['name']!r}: {exc}") from exc
+    try:
+        optimizer.load_state_dict({k: np.array(v) for k, v in state.items()})
+    except (ValueError, TypeError, KeyError) as exc:
+        raise CheckpointError(f"{path}: the optimizer state does not fit {config['name']!r}: {exc}") from exc
+    return optimizer

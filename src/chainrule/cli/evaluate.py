@@ -1,0 +1,76 @@
+"""``chainrule eval``: test accuracy and loss of a saved model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chainrule.checkpoint import load_checkpoint
+from chainrule.cli import UsageError
+from chainrule.cli.train import RUN_FILE, load_data, positive_int
+from chainrule.datasets import DATASET_NAMES
+from chainrule.train import DEFAULT_EVAL_BATCH, evaluate
+
+__all__ = ["register", "run", "recorded_dataset"]
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "eval",
+        help="print the test accuracy and loss of a saved model",
+        description=(
+            "Evaluate a checkpoint (a .safetensors file or a run folder holding model.safetensors) on the "
+            "test set of its data set (recorded in the checkpoint unless --dataset is given)."
+        ),
+    )
+    p.add_argument("model", metavar="MODEL", help="checkpoint file or run folder")
+    p.add_argument("--dataset", choices=DATASET_NAMES, default=None, help="default: the one the model was trained on")
+    p.add_argument("--data-dir", metavar="DIR", default=None, help="folder holding the four IDX files")
+    p.add_argument(
+        "--batch-size", type=positive_int, default=DEFAULT_EVAL_BATCH, metavar="B", help="rows evaluated at once"
+    )
+    p.set_defaults(func=run)
+
+
+def recorded_dataset(checkpoint: Any) -> tuple[str | None, str | None]:
+    """(data set name, data folder) the checkpoint or its run folder's run.json records."""
+    info = checkpoint.info
+    if info.get("dataset"):
+        return info["dataset"], info.get("data_dir")
+    run_file = Path(checkpoint.path).parent / RUN_FILE
+    try:
+        settings = json.loads(run_file.read_text(encoding="utf-8")).get("settings", {})
+    except (OSError, ValueError, AttributeError):
+        return None, None
+    return settings.get("dataset"), settings.get("data_dir")
+
+
+def run(args: argparse.Namespace) -> int:
+    ckpt = load_checkpoint(args.model)
+    model = ckpt.model
+    name, recorded_dir = recorded_dataset(ckpt)
+    if args.dataset is not None:
+        if args.dataset != name:
+            recorded_dir = None  # the recorded folder belongs to another data set
+        name = args.dataset
+    if name is None:
+        raise UsageError(f"{ckpt.path} does not record its data set; pass --dataset")
+    data_dir = args.data_dir
+    if data_dir is None and recorded_dir is not None and Path(recorded_dir).is_dir():
+        data_dir = recorded_dir
+    dtype = np.asarray(next(iter(model.params.values()))).dtype
+    _, (x_test, t_test) = load_data(name, data_dir if name != "spiral" else None, dtype)
+    expected = model.config.get("input_size")
+    got = int(np.prod(x_test.shape[1:]))
+    if expected is not None and expected != got:
+        raise UsageError(f"the model takes {expected} inputs per sample but {name} has {got}; pass the right --dataset")
+    n_out = model.config.get("output_size")
+    if n_out is not None and int(t_test.max()) >= n_out:
+        raise UsageError(f"{name} has labels up to {int(t_test.max())} but the model has {n_out} outputs")
+    loss, acc = evaluate(model, x_test, t_test, batch_size=args.batch_size)
+    print(f"test accuracy {acc:.4f} (test loss {loss:.4f}) on {len(x_test)} {name} test samples; model {ckpt.path}")
+    return 0

@@ -1,0 +1,130 @@
+"""``chainrule graph``: build a computational graph, run backward, and draw it like the book.
+
+    chainrule graph apple -o apple.svg                  # a built-in example, as SVG
+    chainrule graph "(x + y) ** 2" --set x=1 --set y=2  # an expression, as Graphviz DOT on stdout
+    chainrule graph chain --format png -o chain.png
+
+Standard output carries only the drawing (DOT or SVG without ``-o``); with ``-o`` one line
+``wrote FILE`` goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chainrule.cli import UsageError
+
+SUFFIX_FORMATS = {".svg": "svg", ".png": "png", ".dot": "dot", ".gv": "dot"}
+
+
+def register(subparsers: Any) -> None:
+    from chainrule.expr import EXAMPLES
+
+    names = ", ".join(EXAMPLES)
+    p = subparsers.add_parser(
+        "graph",
+        help="draw a computational graph with its forward values and gradients",
+        description=(
+            "Build a computational graph (a built-in example or an arithmetic expression), run backward "
+            "from its output and draw it as in the book: forward values above the arrows, gradients below "
+            f"in red. Examples: {names}. Expressions use numbers, variable names, + - * / ** @, unary minus "
+            'and exp log sigmoid relu tanh sum mean, e.g. "x * y + exp(x)".'
+        ),
+    )
+    p.add_argument("spec", nargs="?", metavar="NAME|EXPR", help=f"an example ({names}) or an expression")
+    p.add_argument(
+        "--set",
+        dest="assignments",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a variable's value: a number or a JSON list such as [[1,2],[3,4]] (repeatable)",
+    )
+    p.add_argument(
+        "--format", choices=("dot", "svg", "png"), help="output format (default: from -o's suffix, else dot)"
+    )
+    p.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the drawing to FILE (needed for png)")
+    p.add_argument("--no-grads", action="store_true", help="skip backward: draw forward values only")
+    p.add_argument("--no-values", action="store_true", help="leave the forward values off the arrows")
+    p.add_argument(
+        "--engine",
+        choices=("builtin", "graphviz"),
+        default="builtin",
+        help="lay out SVG/PNG ourselves (default, needs nothing) or with Graphviz's dot program",
+    )
+    p.add_argument("--list", action="store_true", help="list the built-in examples and exit")
+    p.set_defaults(func=run)
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """``"x=1.5"`` → ``("x", 1.5)``; ``"W=[[1,2],[3,4]]"`` → ``("W", array)``."""
+    name, sep, value = text.partition("=")
+    name, value = name.strip(), value.strip()
+    if not sep or not name or not value:
+        raise UsageError(f"--set expects NAME=VALUE, got {text!r}")
+    try:
+        return name, float(value)
+    except ValueError:
+        pass
+    try:
+        parsed = json.loads(value)
+        arr = np.asarray(parsed, dtype=np.float64)
+    except (ValueError, TypeError):
+        raise UsageError(f"--set {name}: expected a number or a JSON list of numbers, got {value!r}") from None
+    return name, arr
+
+
+def run(args: argparse.Namespace) -> int:
+    from chainrule.draw import draw_graph
+    from chainrule.expr import EXAMPLES, build_graph
+
+    if args.list:
+        width = max(len(n) for n in EXAMPLES)
+        for name, example in EXAMPLES.items():
+            sys.stdout.write(f"{name.ljust(width)}  {example.description}\n")
+        return 0
+    if args.spec is None:
+        raise UsageError("give an example name or an expression (see --list)")
+    fmt = args.format
+    if fmt is None:
+        if args.output is None:
+            fmt = "dot"
+        else:
+            fmt = SUFFIX_FORMATS.get(args.output.suffix.lower())
+            if fmt is None:
+                raise UsageError(f"cannot tell the format from {args.output.name!r}: add --format dot|svg|png")
+    if fmt == "png" and args.output is None:
+        raise UsageError("PNG is binary: give a file with -o FILE.png")
+
+    values: dict[str, Any] = {}
+    for text in args.assignments:
+        name, value = parse_assignment(text)
+        if name in values:
+            raise UsageError(f"--set {name} given twice")
+        values[name] = value
+    output = build_graph(args.spec, values)
+    if not args.no_grads:
+        if output.size != 1:
+            raise UsageError(
+                f"the output has shape {output.shape}; backward needs a scalar: wrap it in sum(...) or use --no-grads"
+            )
+        output.backward()
+    drawing = draw_graph(
+        output,
+        values=not args.no_values,
+        grads=not args.no_grads,
+        format=fmt,
+        path=args.output,
+        engine=args.engine,
+    )
+    if args.output is None:
+        sys.stdout.write(str(drawing))
+    else:
+        print(f"wrote {args.output}", file=sys.stderr)
+    return 0

@@ -1,0 +1,82 @@
+"""bench.py: the baselines compute the same training step as chainrule (so the timings compare
+like with like), and the report is assembled from real measurements. No timing is asserted."""
+
+import numpy as np
+import pytest
+
+from chainrule import TwoLayerNet
+from chainrule.bench import (
+    BookTwoLayerNet,
+    FusedTwoLayerNet,
+    book_training_run,
+    step_floor_us,
+    time_steps,
+    training_step_benchmark,
+)
+from chainrule.optim import SGD
+
+
+def data(n=200, d=12, c=4, seed=0):
+    r = np.random.default_rng(seed)
+    return r.random((n, d), dtype=np.float32), r.integers(0, c, n)
+
+
+def test_fused_step_equals_chainrule_gradient_plus_sgd():
+    x, t = data()
+    net = TwoLayerNet(12, 7, 4, weight_init_std=0.5, dtype=np.float32, seed=1)
+    fused = FusedTwoLayerNet(*(net.params[k].copy() for k in ("W1", "b1", "W2", "b2")), batch=10)
+    idx = np.arange(10, 20)
+    loss = fused.train_step(x, t, idx, 0.1)
+    grads = net.gradient(x[idx], t[idx])
+    assert loss == pytest.approx(net.last_layer.loss, rel=1e-5)
+    SGD(lr=0.1).update(net.params, grads)
+    for name, ours in (("W1", fused.W1), ("b1", fused.b1), ("W2", fused.W2), ("b2", fused.b2)):
+        np.testing.assert_allclose(ours, net.params[name], rtol=1e-5, atol=1e-6)
+
+
+def test_book_baseline_computes_the_same_gradient_and_loss():
+    x, t = data()
+    net = TwoLayerNet(12, 7, 4, weight_init_std=0.5, seed=2)
+    book = BookTwoLayerNet(*(net.params[k] for k in ("W1", "b1", "W2", "b2")))
+    x64 = x.astype(np.float64)
+    ours, theirs = net.gradient(x64, t), book.gradient(x64, t)
+    for k in ours:
+        np.testing.assert_allclose(theirs[k], ours[k], rtol=1e-10, atol=1e-12)
+    assert book.loss(x64, t) == pytest.approx(net.loss(x64, t), abs=1e-6)  # the book adds 1e-7 inside log
+    assert book.accuracy(x64, t) == pytest.approx(net.accuracy(x64, t))
+
+
+def test_book_training_run_learns_a_separable_problem():
+    r = np.random.default_rng(3)
+    x = r.random((400, 6), dtype=np.float32)
+    t = (x[:, 0] > x[:, 1]).astype(np.int64)
+    result = book_training_run(x[:300], t[:300], x[300:], t[300:], iters=600, batch_size=20, lr=0.5)
+    assert result["test_acc"] > 0.85 and result["seconds"] > 0
+
+
+def test_step_floor_counts_forward_dW_and_dx_except_first_layer():
+    # 784-50-10, batch 100: 2·(2·100·784·50) + 3·(2·100·50·10) flops = 15.98 MFLOP.
+    assert step_floor_us([784, 50, 10], 100, gflops=1.0) == pytest.approx(15.98e6 / 1e9 * 1e6)
+
+
+def test_time_steps_reports_a_median_per_function():
+    calls = {"a": 0, "b": 0}
+
+    def make(name):
+        def fn():
+            calls[name] += 1
+
+        return fn
+
+    result = time_steps({"a": make("a"), "b": make("b")}, rounds=3, steps_per_round=4)
+    assert set(result) == {"a", "b"} and all(v > 0 for v in result.values())
+    assert calls == {"a": 3 + 12, "b": 3 + 12}  # warm-up plus every round
+
+
+def test_training_step_benchmark_times_every_implementation():
+    x, t = data(n=500, d=20, c=3)
+    result = training_step_benchmark(x, t, hidden_sizes=(8,), batch_size=16, rounds=2, steps_per_round=3, gflops=50)
+    expected = {"chainrule", "book", "fused"} | ({"torch"} if not result.notes else set())
+    assert set(result.us_per_step) == expected
+    assert result.layer_sizes == [20, 8, 3] and result.label == "20-8-3, batch 16"
+    assert result.ratio("book") == pytest.approx(result.us_per_step["book"] / result.us_per_step["chainrule"])

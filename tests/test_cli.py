@@ -1,0 +1,297 @@
+"""The command line, run as subprocesses: train, eval, predict, gradcheck and their errors."""
+
+import csv
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+SPIRAL_FAST = ["--dataset", "spiral", "--model", "mlp", "--hidden", "32", "--optimizer", "adam", "--lr", "0.03"]
+
+
+@pytest.fixture
+def env(tmp_path):
+    e = dict(os.environ)
+    e["XDG_CACHE_HOME"] = str(tmp_path / "cache")  # the IDX conversion cache stays in tmp_path
+    e["MPLCONFIGDIR"] = str(tmp_path / "mpl")
+    e["OMP_NUM_THREADS"] = e["OPENBLAS_NUM_THREADS"] = "1"
+    e.pop("CHAINRULE_DATA", None)
+    return e
+
+
+def cli(env, *args, cwd=None, check_rc=None):
+    proc = subprocess.run(
+        [sys.executable, "-m", "chainrule", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=120,
+    )
+    if check_rc is not None:
+        assert proc.returncode == check_rc, f"rc={proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    return proc
+
+
+def final_accuracy(text):
+    match = re.search(r"test accuracy (\d\.\d{4})", text.strip().splitlines()[-1])
+    assert match, text
+    return match.group(1)
+
+
+def assert_one_line_error(proc, *fragments):
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def write_idx(path, array, magic):
+    """An IDX file: big-endian magic (0x0803 images / 0x0801 labels), dims, uint8 payload."""
+    header = magic.to_bytes(4, "big") + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.fixture
+def mnist_dir(tmp_path):
+    """Four tiny MNIST-format files: class k is a bright bar at column 4 + 2k (plus noise)."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for prefix, n in (("train", 120), ("t10k", 40)):
+        labels = np.arange(n) % 10
+        images = rng.integers(0, 40, (n, 28, 28))
+        for i, k in enumerate(labels):
+            images[i, 6:22, 4 + 2 * k : 6 + 2 * k] = 255
+        write_idx(folder / f"{prefix}-images-idx3-ubyte", images, 0x00000803)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte", labels, 0x00000801)
+    return folder
+
+
+# --------------------------------------------------------------------------------------------
+# train and eval
+# --------------------------------------------------------------------------------------------
+
+
+def test_train_spiral_writes_the_run_and_eval_agrees(tmp_path, env):
+    out = tmp_path / "run"
+    proc = cli(env, "train", *SPIRAL_FAST, "--epochs", "40", "--batch-size", "30", "--out", out, check_rc=0)
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 41
+    assert re.match(r"epoch\s+1/40\s+iter\s+8\s+loss \d\.\d{4}\s+train acc \d\.\d{4}\s+test acc \d\.\d{4}", lines[0])
+    assert str(out) in lines[-1] and lines[-1].startswith("final test accuracy")
+    assert "train:" in proc.stderr  # the progress bar is on stderr
+    assert sorted(p.name for p in out.iterdir()) == ["curves.png", "history.csv", "model.safetensors", "run.json"]
+
+    with open(out / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 40
+    assert {"epoch", "iteration", "loss", "train_acc", "test_acc", "seconds"} <= set(rows[0])
+    assert float(rows[-1]["train_acc"]) >= 0.95
+    assert final_accuracy(proc.stdout) == f"{float(rows[-1]['test_acc']):.4f}"
+
+    info = json.loads((out / "run.json").read_text())
+    assert info["settings"]["dataset"] == "spiral" and info["settings"]["epochs"] == 40
+    assert info["seed"] == 0 and info["model"]["model"] == "mlp" and info["model"]["input_size"] == 2
+    assert info["model"]["output_size"] == 3 and info["optimizer"]["name"] == "adam"
+    assert info["dataset"]["n_train"] == 240 and len(info["dataset"]["train_sha256"]) == 64
+    assert set(info["versions"]) == {"chainrule", "numpy", "python"}
+    assert info["result"]["final"]["test_acc"] == float(rows[-1]["test_acc"])
+    assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+    evaluation = cli(env, "eval", out, check_rc=0)
+    assert final_accuracy(evaluation.stdout) == final_accuracy(proc.stdout)
+    evaluation = cli(env, "eval", out / "model.safetensors", "--dataset", "spiral", check_rc=0)
+    assert final_accuracy(evaluation.stdout) == final_accuracy(proc.stdout)
+
+
+def test_train_mnist_from_idx_files_then_eval_and_predict(tmp_path, env, mnist_dir):
+    from PIL import Image, ImageDraw
+
+    out = tmp_path / "mnist_run"
+    args = ["--dataset", "mnist", "--data-dir", mnist_dir, "--epochs", "3", "--batch-size", "20", "--out", out]
+    proc = cli(env, "train", *args, "--no-progress", check_rc=0)
+    assert len(proc.stdout.strip().splitlines()) == 4 and proc.stderr == ""
+    info = json.loads((out / "run.json").read_text())
+    assert info["model"] == {
+        "model": "two-layer",
+        "input_size": 784,
+        "hidden_size": 50,
+        "output_size": 10,
+        "weight_init_std": 0.01,
+        "dtype": "float32",
+    }
+    assert info["optimizer"] == {"name": "sgd", "lr": 0.1}
+
+    evaluation = cli(env, "eval", out, check_rc=0)  # data set and folder come from the checkpoint
+    assert final_accuracy(evaluation.stdout) == final_accuracy(proc.stdout)
+    assert "40 mnist test samples" in evaluation.stdout
+
+    # A digit drawn dark on light paper, off-centre, in colour, at a size that is not 28x28.
+    image = Image.new("RGB", (90, 120), "white")
+    ImageDraw.Draw(image).line([(60, 20), (60, 100)], fill=(20, 20, 60), width=9)
+    png = tmp_path / "one.png"
+    image.save(png)
+    jpg = tmp_path / "one.jpg"
+    image.save(jpg)
+    pred = cli(env, "predict", out, png, jpg, "--top", "3", check_rc=0)
+    lines = pred.stdout.strip().splitlines()
+    assert lines[0] == f"{png}:" and lines[4] == f"{jpg}:"
+    probs = []
+    for rank, line in enumerate(lines[1:4], 1):
+        match = re.fullmatch(rf"\s+{rank}\. ([0-9])\s+(\d\.\d{{4}})", line)
+        assert match, line
+        probs.append(float(match.group(2)))
+    assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0001
+    not_image = tmp_path / "notes.png"
+    not_image.write_text("hello")
+    assert_one_line_error(cli(env, "predict", out, not_image), "notes.png", "not an image")
+
+
+def test_resume_continues_exactly(tmp_path, env):
+    args = [*SPIRAL_FAST, "--batch-size", "60", "--no-progress"]
+    cli(env, "train", *args, "--epochs", "4", "--out", tmp_path / "full", check_rc=0)
+    cli(env, "train", *args, "--epochs", "2", "--out", tmp_path / "half", check_rc=0)
+    resumed = cli(env, "train", "--resume", tmp_path / "half", "--epochs", "4", "--no-progress", check_rc=0)
+    assert resumed.stdout.splitlines()[0].startswith("epoch 3/4")
+
+    def rows(folder):
+        with open(folder / "history.csv") as f:
+            return [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(f)]
+
+    assert rows(tmp_path / "half") == rows(tmp_path / "full")
+    from safetensors.numpy import load_file
+
+    a, b = load_file(str(tmp_path / "half/model.safetensors")), load_file(str(tmp_path / "full/model.safetensors"))
+    for key in [k for k in a if k.startswith(("param/", "optim/"))]:
+        np.testing.assert_array_equal(a[key], b[key])
+    info = json.loads((tmp_path / "half/run.json").read_text())
+    assert info["settings"]["epochs"] == 4 and info["resumed"][0]["epoch"] == 2
+
+    changed = cli(env, "train", "--resume", tmp_path / "half", "--epochs", "5", "--lr", "0.5")
+    assert_one_line_error(changed, "--lr cannot change when resuming")
+
+
+def test_ctrl_c_keeps_the_last_checkpoint(tmp_path, env):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "chainrule", "train", *SPIRAL_FAST, "--epochs", "100000", "--out", str(out)]
+    proc = subprocess.Popen(cmd + ["--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        first = proc.stdout.readline()  # the first epoch is done and checkpointed
+        assert first.startswith("epoch"), first
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted at iteration" in err and f"--resume {out}" in err and "Traceback" not in err
+    from chainrule import load_checkpoint
+
+    ckpt = load_checkpoint(out)
+    assert ckpt.epoch >= 1 and len(ckpt.history) == ckpt.epoch
+    resumed = cli(env, "train", "--resume", out, "--epochs", ckpt.epoch + 1, "--no-progress", check_rc=0)
+    assert resumed.stdout.startswith(f"epoch {ckpt.epoch + 1}/")
+
+
+def test_schedule_and_early_stopping_options(tmp_path, env):
+    out = tmp_path / "step"
+    args = ["--schedule", "step", "--step-size", "1", "--gamma", "0.5", "--epochs", "3", "--no-progress"]
+    cli(env, "train", *SPIRAL_FAST, *args, "--out", out, check_rc=0)
+    with open(out / "history.csv") as f:
+        assert [float(r["lr"]) for r in csv.DictReader(f)] == [0.03, 0.015, 0.0075]
+    out = tmp_path / "early"
+    args = ["--early-stopping", "1", "--monitor", "test_acc", "--epochs", "500", "--no-progress"]
+    proc = cli(env, "train", *SPIRAL_FAST, *args, "--out", out, check_rc=0)
+    lines = proc.stdout.strip().splitlines()
+    assert lines[-2].startswith("early stopping: test acc did not improve for 1 epoch; kept epoch")
+    assert len(lines) < 500
+    assert final_accuracy(cli(env, "eval", out, check_rc=0).stdout) == final_accuracy(proc.stdout)
+
+
+def test_default_out_dir_is_under_runs(tmp_path, env):
+    proc = cli(env, "train", *SPIRAL_FAST, "--epochs", "1", "--no-progress", cwd=tmp_path, check_rc=0)
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert re.fullmatch(r"\d{8}-\d{6}", run_dir.name)
+    assert proc.stdout.strip().endswith(f"saved in runs/{run_dir.name}")
+
+
+def test_divergence_is_a_one_line_error(tmp_path, env):
+    proc = cli(env, "train", "--dataset", "spiral", "--lr", "1e9", "--epochs", "5", "--no-progress", "--out", tmp_path)
+    assert_one_line_error(proc, "training diverged", "iteration", "lower learning rate")
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["train", "--dataset", "cifar"], ["invalid choice: 'cifar'"]),
+        (["train", "--lr", "-1"], ["--lr", "positive number"]),
+        (["train", "--lr", "fast"], ["--lr", "expected a number"]),
+        (["train", "--dropout", "1.5"], ["--dropout", "[0, 1)"]),
+        (["train", "--epochs", "2", "--iters", "3"], ["not allowed with argument"]),
+        (["train", "--dataset", "spiral", "--hidden", "10", "20"], ["two-layer takes one --hidden size"]),
+        (["train", "--dataset", "spiral", "--dropout", "0.5"], ["--dropout need --model mlp"]),
+        (["train", "--dataset", "spiral", "--data-dir", "."], ["--data-dir applies to mnist"]),
+        (["train", "--dataset", "mnist", "--data-dir", "/nonexistent/folder"], ["is not a folder"]),
+        (["train", "--resume", "/nonexistent/run"], ["no such run folder"]),
+        (["eval", "/nonexistent/model.safetensors"], ["no such checkpoint"]),
+        (["predict", "/nonexistent/model.safetensors", "x.png"], ["no such checkpoint"]),
+        (["gradcheck", "--batch", "0"], ["--batch", "positive integer"]),
+    ],
+)
+def test_bad_options_are_one_line_errors(tmp_path, env, args, fragments):
+    assert_one_line_error(cli(env, *args, cwd=tmp_path), *fragments)
+
+
+def test_corrupt_checkpoint_and_bad_image(tmp_path, env):
+    bad = tmp_path / "model.safetensors"
+    bad.write_bytes(np.random.default_rng(0).bytes(500))
+    assert_one_line_error(cli(env, "eval", bad), "not a safetensors file")
+    assert_one_line_error(cli(env, "eval", tmp_path, "--dataset", "spiral"), "not a safetensors file")
+    spiral_run = tmp_path / "spiral"
+    cli(env, "train", *SPIRAL_FAST, "--epochs", "1", "--no-progress", "--out", spiral_run, check_rc=0)
+    not_image = tmp_path / "notes.png"
+    not_image.write_text("hello")
+    assert_one_line_error(cli(env, "predict", spiral_run, not_image), "28x28")
+    assert_one_line_error(cli(env, "eval", spiral_run, "--dataset", "mnist", "--data-dir", tmp_path), "lacks")
+
+
+# --------------------------------------------------------------------------------------------
+# gradcheck and the package itself
+# --------------------------------------------------------------------------------------------
+
+
+def test_gradcheck_passes_and_prints_the_table(env):
+    proc = cli(env, "gradcheck", check_rc=0)
+    assert proc.stdout.startswith("gradient check of two-layer 6-5-3")
+    for name in ("W1", "b1", "W2", "b2"):
+        assert re.search(rf"^{name}\s+\S+\s+\d\.\d{{3}}e[-+]\d+\s+.*ok$", proc.stdout, re.M), proc.stdout
+    assert "gradient check passed" in proc.stdout
+    proc = cli(env, "gradcheck", "--model", "mlp", "--batch-norm", "--weight-decay", "0.1", "--activation", "tanh")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "gamma1" in proc.stdout and "batch norm" in proc.stdout
+
+
+def test_gradcheck_failure_exits_1(env):
+    proc = cli(env, "gradcheck", "--rtol", "1e-300", "--atol", "0")
+    assert proc.returncode == 1 and "FAIL" in proc.stdout and "gradient check FAILED" in proc.stdout
+
+
+def test_help_lists_the_commands_and_import_stays_light(env):
+    proc = cli(env, "--help", check_rc=0)
+    for name in ("train", "eval", "predict", "gradcheck"):
+        assert name in proc.stdout
+    code = (
+        "import sys, chainrule, chainrule.cli.train, chainrule.cli.evaluate, chainrule.cli.predict;"
+        "print(sorted(m for m in ('tqdm', 'matplotlib', 'safetensors', 'PIL') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    assert out.strip() == "[]"

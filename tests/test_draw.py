@@ -1,0 +1,249 @@
+"""Tests for chainrule.draw: number formatting, DOT, SVG, PNG, the layout and file writing."""
+
+from __future__ import annotations
+
+import shutil
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+from chainrule import draw, draw_graph
+from chainrule import graph as G
+from chainrule.draw import PNGDrawing, SVGDrawing, format_number, format_value
+from chainrule.expr import EXAMPLES, build_graph
+from chainrule.graph import Variable
+
+SVG_NS = "{http://www.w3.org/2000/svg}"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def apple_graph(backward: bool = True) -> Variable:
+    price = build_graph("apple")
+    if backward:
+        price.backward()
+    return price
+
+
+def svg_texts(svg: str) -> list[tuple[str, str]]:
+    root = ET.fromstring(svg)
+    return [(el.text or "", el.get("fill", "")) for el in root.iter(f"{SVG_NS}text")]
+
+
+# --- numbers ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (3.3000000000000003, "3.3"),
+        (220.00000000000003, "220"),
+        (715.0000000000001, "715"),
+        (110.00000000000001, "110"),
+        (2.2, "2.2"),
+        (1.0, "1"),
+        (-0.25, "-0.25"),
+        (-0.0, "0"),
+        (1e-8, "1e-8"),
+        (123456789012.0, "1.23456789e11"),
+        (np.float32(1.1), "1.100000024"),
+        (float("nan"), "nan"),
+        (float("-inf"), "-inf"),
+        (np.e, "2.718281828"),
+    ],
+)
+def test_format_number(value, text):
+    assert format_number(value) == text
+
+
+def test_format_value_summarises_arrays():
+    assert format_value(np.array(220.00000000000003)) == "220"
+    assert format_value(np.array([1.0, 0.5])) == "[1, 0.5]"
+    assert format_value(np.array([[1.0, 2.0], [3.0, 4.0]])) == "[[1, 2], [3, 4]]"
+    assert format_value(np.arange(6.0).reshape(2, 3)) == "2×3 [0, 1, 2, …]"
+    assert format_value(np.zeros((2, 3, 4))) == "2×3×4 [0, 0, 0, …]"
+
+
+# --- DOT --------------------------------------------------------------------------------------
+
+
+def test_dot_carries_values_and_grads():
+    dot = draw_graph(apple_graph(), format="dot")
+    assert isinstance(dot, str) and dot.startswith("digraph")
+    for number in ("220", "2.2", "110", "200", "100", "1.1"):
+        assert number in dot
+    assert "apple_num" in dot and "price" in dot and "×" in dot
+    assert "220.00000000000003" not in dot
+    assert draw.GRAD_COLOR in dot
+
+
+def test_dot_without_grads_or_values():
+    price = apple_graph()
+    assert draw.GRAD_COLOR not in draw_graph(price, format="dot", grads=False)
+    no_values = draw_graph(price, format="dot", values=False, grads=False)
+    assert "220" not in no_values and "label=<apple>" in no_values
+
+
+def test_dot_branch_point_for_reused_variable():
+    x = Variable(3.0, name="x")
+    y = x * x + x
+    y.backward()
+    dot = draw_graph(y, format="dot")
+    assert "shape=point" in dot and "7" in dot
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz is not installed")
+def test_dot_is_accepted_by_graphviz():
+    svg = draw_graph(apple_graph(), format="svg", engine="graphviz")
+    ET.fromstring(svg)
+    assert "220" in svg
+
+
+def test_graphviz_engine_without_graphviz_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(draw.shutil, "which", lambda name: None)
+    with pytest.raises(FileNotFoundError, match="Graphviz"):
+        draw_graph(apple_graph(), format="png", engine="graphviz")
+
+
+# --- SVG --------------------------------------------------------------------------------------
+
+
+def test_svg_is_well_formed_and_carries_the_numbers():
+    svg = draw_graph(apple_graph())
+    assert isinstance(svg, SVGDrawing) and isinstance(svg, str)
+    assert svg._repr_svg_() == str(svg)
+    texts = svg_texts(svg)
+    labels = [t for t, _ in texts]
+    for number in ("220", "100", "2", "1.1", "200"):
+        assert number in labels
+    grads = [t for t, fill in texts if fill == draw.GRAD_COLOR]
+    assert sorted(grads) == sorted(["2.2", "110", "200", "1.1", "1"])
+    for name in ("apple", "apple_num", "tax", "price", "×"):
+        assert name in labels
+
+
+def test_svg_values_above_and_grads_below_each_arrow():
+    root = ET.fromstring(draw_graph(apple_graph()))
+    texts = {}
+    for el in root.iter(f"{SVG_NS}text"):
+        texts.setdefault(el.text, []).append((float(el.get("x")), float(el.get("y")), el.get("fill")))
+    ((x_value, y_value, _),) = texts["220"]
+    ((x_grad, y_grad, fill),) = texts["1"]
+    assert fill == draw.GRAD_COLOR and x_value == x_grad and y_value < y_grad
+
+
+def test_svg_before_backward_has_no_gradients():
+    svg = draw_graph(apple_graph(backward=False))
+    assert not [t for t, fill in svg_texts(svg) if fill == draw.GRAD_COLOR]
+
+
+def test_svg_escapes_names():
+    x = Variable(2.0, name='<b>&"x"')
+    y = x * 3
+    y.name = "</svg>"
+    y.backward()
+    svg = draw_graph(y)
+    labels = [t for t, _ in svg_texts(svg)]
+    assert '<b>&"x"' in labels and "</svg>" in labels
+
+
+@pytest.mark.parametrize("spec", [*EXAMPLES, "x * y + exp(x)", "x * x + x", "(x + y) ** 2 / (x - y * 3)"])
+def test_labels_do_not_overlap(spec):
+    values = {} if spec in EXAMPLES else {n: v for n, v in {"x": 1.5, "y": 2.0}.items() if n in spec}
+    out = build_graph(spec, values)
+    out.backward()
+    items, wires, end = draw._build(out, True, True)
+    bends = draw._layout(items, wires, end)
+    prims = draw._primitives(items, wires, bends)
+    boxes = []
+    for p in prims:
+        if p.kind == "text":
+            w = draw._text_width(p.text, p.size)
+            x0 = p.x - (w if p.anchor == "end" else w / 2 if p.anchor == "middle" else 0)
+            boxes.append((p.text, x0, p.y - 0.75 * p.size, x0 + w, p.y + 0.2 * p.size))
+    for it in items:
+        if it.kind == "op":
+            boxes.append((f"node {it.label}", it.x - it.left, it.y - it.half_h, it.x + it.right, it.y + it.half_h))
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            if a[0] == b[0] == "":
+                continue
+            overlap = a[1] < b[3] and b[1] < a[3] and a[2] < b[4] and b[2] < a[4]
+            label_in_own_node = a[0].startswith("node ") and a[0][5:] == b[0] or b[0].startswith("node ")
+            if overlap and not label_in_own_node:
+                pytest.fail(f"{a} overlaps {b}")
+
+
+def test_layout_keeps_the_main_line_straight_and_flows_left_to_right():
+    items, wires, end = draw._build(apple_graph(), True, True)
+    draw._layout(items, wires, end)
+    by_label = {it.label: it for it in items if it.kind != "op"}
+    ops = [it for it in items if it.kind == "op"]
+    assert by_label["apple"].y == ops[0].y == ops[1].y == by_label["price"].y
+    assert by_label["apple"].x < ops[0].x < ops[1].x < by_label["price"].x
+    assert by_label["apple_num"].y > ops[0].y and by_label["tax"].y > ops[1].y
+
+
+def test_long_chain_draws():
+    x = Variable(1.0, name="x")
+    y = x
+    for _ in range(1500):
+        y = G.tanh(y)
+    y.backward()
+    svg = draw_graph(y)
+    ET.fromstring(svg)
+    assert svg.count("<circle") >= 1500
+
+
+def test_drawing_large_arrays_and_labels():
+    rng = np.random.default_rng(0)
+    x = Variable(rng.standard_normal((4, 5)), name="x")
+    t = np.array([0, 1, 2, 1])
+    W, b = Variable(rng.standard_normal((5, 3)), name="W"), Variable(np.zeros(3), name="b")
+    loss = G.softmax_cross_entropy(G.relu(G.affine(x, W, b)), t)
+    loss.backward()
+    svg = draw_graph(loss)
+    labels = [t for t, _ in svg_texts(svg)]
+    assert "4×5 [" + format_number(x.data[0, 0]) + ", " + format_number(x.data[0, 1]) + ", " in " ".join(labels)
+    assert "Softmax-with-Loss" in labels and "Affine" in labels
+
+
+# --- PNG, files, errors -----------------------------------------------------------------------
+
+
+def test_png_has_magic_bytes():
+    png = draw_graph(apple_graph(), format="png")
+    assert isinstance(png, PNGDrawing) and png.startswith(PNG_MAGIC)
+    assert png._repr_png_() == bytes(png)
+
+
+def test_path_is_written_atomically(tmp_path):
+    out = tmp_path / "apple.svg"
+    svg = draw_graph(apple_graph(), path=out)
+    assert out.read_text(encoding="utf-8") == svg
+    png_path = tmp_path / "apple.png"
+    draw_graph(apple_graph(), format="png", path=png_path)
+    assert png_path.read_bytes().startswith(PNG_MAGIC)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["apple.png", "apple.svg"]  # no temporary files left
+
+
+def test_failed_write_leaves_no_file(tmp_path):
+    with pytest.raises(OSError):
+        draw_graph(apple_graph(), path=tmp_path / "missing-folder" / "x.svg")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="format"):
+        draw_graph(apple_graph(), format="jpeg")
+    with pytest.raises(ValueError, match="engine"):
+        draw_graph(apple_graph(), engine="cairo")
+    with pytest.raises(TypeError, match="Variable"):
+        draw_graph(np.ones(3))
+
+
+def test_leaf_output_draws():
+    x = Variable(4.0, name="x")
+    x.backward()
+    svg = draw_graph(x)
+    assert "x" in [t for t, _ in svg_texts(svg)]

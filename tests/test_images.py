@@ -1,0 +1,61 @@
+"""images.py: pictures of digits converted the way MNIST was prepared."""
+
+import numpy as np
+import pytest
+
+Image = pytest.importorskip("PIL.Image")
+ImageDraw = pytest.importorskip("PIL.ImageDraw")
+
+from chainrule.images import load_image, to_mnist  # noqa: E402
+
+
+def centre_of_mass(a):
+    total = a.sum()
+    rows, cols = np.indices(a.shape)
+    return (rows * a).sum() / total, (cols * a).sum() / total
+
+
+def test_dark_on_light_is_inverted_boxed_and_centred(tmp_path):
+    image = Image.new("RGB", (200, 100), (250, 245, 240))  # off-white paper, wide, colour
+    ImageDraw.Draw(image).rectangle([150, 10, 170, 90], fill=(10, 10, 80))  # a tall bar near the right edge
+    path = tmp_path / "bar.png"
+    image.save(path)
+    a = load_image(path)
+    assert a.shape == (28, 28) and a.dtype == np.float32
+    assert a.min() == 0.0 and a.max() == pytest.approx(1.0, abs=0.02)
+    assert a[0, 0] == 0.0  # background black
+    rows = np.flatnonzero(a.max(axis=1) > 0.5)
+    assert rows[-1] - rows[0] + 1 == 20  # the longer side fits 20 pixels
+    cy, cx = centre_of_mass(a)
+    assert abs(cy - 13.5) <= 1 and abs(cx - 13.5) <= 1
+
+
+def test_light_on_dark_is_kept_and_aspect_preserved():
+    a = np.zeros((40, 40))
+    a[5:15, 10:30] = 200.0  # a wide white block on black, values 0..200
+    out = to_mnist(a)
+    cols = np.flatnonzero(out.max(axis=0) > 0.5)
+    rows = np.flatnonzero(out.max(axis=1) > 0.5)
+    assert cols[-1] - cols[0] + 1 == 20
+    assert 9 <= rows[-1] - rows[0] + 1 <= 11  # 2:1 aspect kept
+    assert out[0, 0] == 0.0 and out.max() == pytest.approx(1.0, abs=0.02)
+
+
+def test_transparent_background(tmp_path):
+    image = Image.new("RGBA", (50, 50), (0, 0, 0, 0))
+    ImageDraw.Draw(image).ellipse([10, 10, 40, 40], outline=(0, 0, 0, 255), width=5)  # black ink, no paper
+    path = tmp_path / "ring.png"
+    image.save(path)
+    a = load_image(path)
+    assert a[14, 14] < 0.2 and a.max() > 0.9  # ring white, hole and background black
+
+
+def test_blank_and_unreadable_images_are_rejected(tmp_path):
+    with pytest.raises(ValueError, match="blank"):
+        to_mnist(np.full((10, 10), 128))
+    with pytest.raises(ValueError, match="2-D"):
+        to_mnist(np.zeros((3, 4, 5)))
+    path = tmp_path / "text.png"
+    path.write_text("not an image")
+    with pytest.raises(ValueError, match="not an image"):
+        load_image(path)

@@ -1,0 +1,368 @@
+"""train.py: true epochs, evaluation, determinism, exact resume, divergence, early stopping, schedules."""
+
+import math
+
+import numpy as np
+import pytest
+
+from chainrule import load_checkpoint
+from chainrule.datasets import load_spiral
+from chainrule.functions import softmax_cross_entropy
+from chainrule.models import MultiLayerNet, TwoLayerNet, build_model
+from chainrule.optim import SGD, Adam
+from chainrule.train import (
+    HISTORY_FIELDS,
+    EarlyStopping,
+    LRSchedule,
+    Trainer,
+    TrainingDiverged,
+    dataset_fingerprint,
+    evaluate,
+    plot_history,
+    write_history_csv,
+)
+
+
+@pytest.fixture(scope="module")
+def spiral():
+    return load_spiral()
+
+
+def mlp_trainer(data, seed=0, *, dropout=0.2, batch_norm=True, **kwargs):
+    """An mlp with dropout and batch norm trained by Adam: every kind of state a resume must restore."""
+    (x, t), (xt, tt) = data
+    rng = np.random.default_rng(seed)
+    net = MultiLayerNet(2, [16, 16], 3, batch_norm=batch_norm, dropout=dropout, dtype=np.float32, seed=rng)
+    kwargs.setdefault("batch_size", 32)
+    return Trainer(net, Adam(lr=0.01), x, t, xt, tt, rng=rng, **kwargs)
+
+
+def without_seconds(history):
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
+
+
+def assert_same_params(a, b):
+    assert list(a.params) == list(b.params)
+    for k in a.params:
+        np.testing.assert_array_equal(a.params[k], b.params[k])
+    for k in a.buffers:
+        np.testing.assert_array_equal(a.buffers[k], b.buffers[k])
+
+
+class Recorder(TwoLayerNet):
+    """A TwoLayerNet that records which samples (feature 0 holds the sample id) each step saw."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.batches = []
+        self.losses = []
+        self.loss_calls = 0
+
+    def gradient(self, x, t):
+        self.batches.append(x[:, 0].astype(int).tolist())
+        grads = super().gradient(x, t)
+        self.losses.append(self.last_layer.loss)
+        return grads
+
+    def loss(self, x, t, train_flg=False):
+        self.loss_calls += 1
+        return super().loss(x, t, train_flg)
+
+
+def id_data(n=10):
+    x = np.column_stack([np.arange(n), np.ones(n)]).astype(np.float64)
+    t = np.arange(n) % 2
+    return x, t
+
+
+# --------------------------------------------------------------------------------------------
+# Epochs, iterations and history
+# --------------------------------------------------------------------------------------------
+
+
+def test_each_epoch_sees_every_sample_once_in_a_new_order():
+    x, t = id_data(10)
+    net = Recorder(2, 3, 2, seed=0)
+    trainer = Trainer(net, SGD(lr=0.01), x, t, x, t, epochs=3, batch_size=4, rng=0)
+    history = trainer.fit()
+    assert [len(b) for b in net.batches] == [4, 4, 2] * 3  # ceil(10/4) steps, the last one smaller
+    epochs = [sum(net.batches[i : i + 3], []) for i in (0, 3, 6)]
+    for seen in epochs:
+        assert sorted(seen) == list(range(10))
+    assert epochs[0] != epochs[1] != epochs[2]  # reshuffled every epoch
+    assert [row["epoch"] for row in history] == [1, 2, 3]
+    assert [row["iteration"] for row in history] == [3, 6, 9]
+    assert trainer.epoch == 3 and trainer.iteration == 9 and trainer.final == history[-1]
+
+
+def test_loss_is_the_mean_minibatch_loss_of_the_steps_not_recomputed():
+    x, t = id_data(10)
+    net = Recorder(2, 3, 2, seed=0)
+    history = Trainer(net, SGD(lr=0.01), x, t, x, t, epochs=2, batch_size=4, rng=0).fit()
+    assert history[0]["loss"] == pytest.approx(np.mean(net.losses[:3]), rel=1e-12)
+    assert history[1]["loss"] == pytest.approx(np.mean(net.losses[3:]), rel=1e-12)
+    assert net.loss_calls == 6  # one forward pass per step, none for logging
+    assert set(HISTORY_FIELDS) <= set(history[0])
+
+
+def test_iters_stop_mid_epoch_with_a_final_row():
+    x, t = id_data(10)
+    net = Recorder(2, 3, 2, seed=0)
+    trainer = Trainer(net, SGD(lr=0.01), x, t, x, t, iters=7, batch_size=4, rng=0)
+    history = trainer.fit()
+    assert [row["iteration"] for row in history] == [3, 6, 7]
+    assert [row["epoch"] for row in history] == [1, 2, pytest.approx(2 + 1 / 3, abs=1e-4)]
+    assert history[-1]["loss"] == pytest.approx(net.losses[6])
+    assert len(net.batches) == 7 and trainer.epoch == 2
+
+
+def test_evaluation_uses_the_full_sets_in_batches(spiral):
+    (x, t), (xt, tt) = spiral
+    net = TwoLayerNet(2, 10, 3, weight_init_std="he", seed=0, dtype=np.float32)
+    loss_all, acc_all = evaluate(net, xt, tt, batch_size=10_000)
+    loss_small, acc_small = evaluate(net, xt, tt, batch_size=7)
+    assert acc_all == acc_small == net.accuracy(xt, tt)
+    assert loss_all == pytest.approx(loss_small, rel=1e-5)
+    assert loss_all == pytest.approx(softmax_cross_entropy(net.predict(xt).astype(np.float64), tt)[0], rel=1e-5)
+    history = Trainer(net, SGD(lr=0.1), x, t, xt, tt, epochs=1, rng=0, eval_batch_size=50).fit()
+    assert history[0]["test_acc"] == net.accuracy(xt, tt)
+    assert history[0]["train_acc"] == net.accuracy(x, t)
+    one_hot = np.eye(3)[tt]
+    assert evaluate(net, xt, one_hot)[1] == evaluate(net, xt, tt)[1]
+
+
+def test_data_converted_once_to_the_model_dtype(spiral):
+    (x, t), (xt, tt) = spiral
+    net = TwoLayerNet(2, 5, 3, seed=0, dtype=np.float32)
+    trainer = Trainer(net, SGD(lr=0.1), x.astype(np.float64), t, xt, tt, epochs=1, rng=0)
+    assert trainer.x_train.dtype == np.float32 and trainer.x_test.dtype == np.float32
+    trainer.fit()
+    assert net.params["W1"].dtype == np.float32
+
+
+def test_invalid_arguments_are_rejected(spiral):
+    (x, t), (xt, tt) = spiral
+    net = TwoLayerNet(2, 5, 3, seed=0)
+    with pytest.raises(ValueError, match="exactly one of epochs= or iters="):
+        Trainer(net, SGD(), x, t, xt, tt)
+    with pytest.raises(ValueError, match="exactly one of epochs= or iters="):
+        Trainer(net, SGD(), x, t, xt, tt, epochs=1, iters=5)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        Trainer(net, SGD(), x, t, xt, tt, epochs=1, batch_size=0)
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 2\]"):
+        Trainer(net, SGD(), x, t + 5, xt, tt, epochs=1)
+    with pytest.raises(ValueError, match="kind must be one of"):
+        Trainer(net, SGD(), x, t, xt, tt, epochs=1, schedule="linear")
+    with pytest.raises(ValueError, match="patience"):
+        Trainer(net, SGD(), x, t, xt, tt, epochs=1, early_stopping=0)
+
+
+# --------------------------------------------------------------------------------------------
+# Determinism and exact resume
+# --------------------------------------------------------------------------------------------
+
+
+def test_same_seed_same_history_and_params(spiral):
+    a, b, c = (mlp_trainer(spiral, seed=s, epochs=3) for s in (0, 0, 1))
+    ha, hb, hc = a.fit(), b.fit(), c.fit()
+    assert without_seconds(ha) == without_seconds(hb)
+    assert_same_params(a.model, b.model)
+    assert without_seconds(ha) != without_seconds(hc)
+
+
+def test_resume_is_exact(spiral, tmp_path):
+    full = mlp_trainer(spiral, epochs=4, out_dir=tmp_path / "full")
+    full.fit()
+    first = mlp_trainer(spiral, epochs=2, out_dir=tmp_path / "half")
+    first.fit()
+    (x, t), (xt, tt) = spiral
+    resumed = Trainer.from_checkpoint(tmp_path / "half", x, t, xt, tt, epochs=4)
+    assert resumed.epoch == 2 and resumed.iteration == 16 and len(resumed.history) == 2
+    resumed.fit()
+    assert without_seconds(resumed.history) == without_seconds(full.history)
+    assert_same_params(resumed.model, full.model)
+    for k, v in full.optimizer.state_dict().items():
+        np.testing.assert_array_equal(resumed.optimizer.state_dict()[k], v)
+    # The resumed run kept writing into its folder.
+    assert load_checkpoint(tmp_path / "half").epoch == 4
+
+
+def test_resume_mid_epoch_is_exact(spiral, tmp_path):
+    full = mlp_trainer(spiral, iters=20, out_dir=tmp_path / "full")
+    full.fit()
+    part = mlp_trainer(spiral, iters=11, out_dir=tmp_path / "part")  # 8 steps per epoch: stops in epoch 2
+    part.fit()
+    (x, t), (xt, tt) = spiral
+    resumed = Trainer.from_checkpoint(tmp_path / "part", x, t, xt, tt, iters=20)
+    resumed.fit()
+    assert_same_params(resumed.model, full.model)
+    # Full-epoch rows agree; the resumed run also has the row written where the first part stopped.
+    full_rows = without_seconds(full.history)
+    resumed_rows = [r for r in without_seconds(resumed.history) if r["iteration"] != 11]
+    assert resumed_rows == full_rows
+
+
+def test_resume_of_a_checkpoint_without_training_state_is_refused(spiral, tmp_path):
+    from chainrule import CheckpointError, save_checkpoint
+
+    (x, t), (xt, tt) = spiral
+    save_checkpoint(tmp_path / "model.safetensors", TwoLayerNet(2, 4, 3, seed=0))
+    with pytest.raises(CheckpointError, match="no training state"):
+        Trainer.from_checkpoint(tmp_path, x, t, xt, tt)
+
+
+# --------------------------------------------------------------------------------------------
+# Divergence, interruption, early stopping, schedules
+# --------------------------------------------------------------------------------------------
+
+
+def test_nan_loss_stops_with_a_clear_error(spiral):
+    (x, t), (xt, tt) = spiral
+    net = TwoLayerNet(2, 50, 3, weight_init_std="he", seed=0, dtype=np.float32)
+    trainer = Trainer(net, SGD(lr=1e12), x, t, xt, tt, epochs=5, rng=0)  # float32 overflows to inf, then NaN
+    with np.errstate(all="ignore"), pytest.raises(TrainingDiverged, match="lower learning rate") as info:
+        trainer.fit()
+    err = info.value
+    assert f"at iteration {err.iteration}" in str(err) and err.iteration >= 2
+    assert not math.isfinite(err.loss) and err.lr == 1e12
+    assert trainer.iteration == err.iteration - 1  # the diverged step was not applied
+
+
+def test_interrupt_keeps_the_last_checkpoint_and_resume_finishes_exactly(spiral, tmp_path):
+    def stop_after_two(trainer, row):
+        if row["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    interrupted = mlp_trainer(spiral, epochs=4, out_dir=tmp_path / "run", on_epoch_end=stop_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.fit()
+    ckpt = load_checkpoint(tmp_path / "run")
+    assert ckpt.epoch == 2 and len(ckpt.history) == 2
+    assert not [p for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")]
+
+    (x, t), (xt, tt) = spiral
+    resumed = Trainer.from_checkpoint(tmp_path / "run", x, t, xt, tt)
+    resumed.fit()
+    full = mlp_trainer(spiral, epochs=4)
+    full.fit()
+    assert without_seconds(resumed.history) == without_seconds(full.history)
+    assert_same_params(resumed.model, full.model)
+
+
+def wrong_test_labels(spiral):
+    """Test labels shifted by one class: the better the fit, the worse the test loss."""
+    (x, t), (xt, tt) = spiral
+    return (x, t), (xt, (tt + 1) % 3)
+
+
+def test_early_stopping_restores_the_best_epoch(spiral, tmp_path):
+    data = wrong_test_labels(spiral)
+    snapshots = {}
+
+    def keep(trainer, row):
+        snapshots[row["epoch"]] = {k: v.copy() for k, v in trainer.model.params.items()}
+
+    trainer = mlp_trainer(
+        data, dropout=0.0, batch_norm=False, epochs=50, early_stopping=3, out_dir=tmp_path, on_epoch_end=keep
+    )
+    history = trainer.fit()
+    best = min(history, key=lambda row: row["test_loss"])
+    assert trainer.stopped_early and len(history) < 50
+    assert history[-1]["epoch"] == best["epoch"] + 3  # three epochs without improvement
+    assert trainer.final == best
+    for k, v in snapshots[best["epoch"]].items():
+        np.testing.assert_array_equal(trainer.model.params[k], v)
+    (_, _), (xt, tt) = data
+    assert evaluate(trainer.model, xt, tt) == (best["test_loss"], best["test_acc"])
+    saved = load_checkpoint(tmp_path)  # the checkpoint holds the restored model
+    np.testing.assert_array_equal(saved.model.params["W1"], snapshots[best["epoch"]]["W1"])
+    # Resuming a run that stopped early has nothing left to do.
+    (x, t), (xt, tt) = data
+    again = Trainer.from_checkpoint(tmp_path, x, t, xt, tt)
+    assert again.done and again.fit() == history
+
+
+def test_early_stopping_on_accuracy_without_restore(spiral):
+    data = wrong_test_labels(spiral)
+    stopping = EarlyStopping(2, monitor="test_acc", restore_best=False)
+    trainer = mlp_trainer(data, dropout=0.0, batch_norm=False, epochs=50, early_stopping=stopping)
+    history = trainer.fit()
+    assert trainer.stopped_early and trainer.final == history[-1]
+    with pytest.raises(ValueError, match="monitor"):
+        EarlyStopping(2, monitor="loss")
+
+
+def test_lr_schedules():
+    step = LRSchedule("step", step_size=2, gamma=0.5)
+    assert [step.lr_at(1.0, e, 6) for e in range(6)] == [1.0, 1.0, 0.5, 0.5, 0.25, 0.25]
+    cosine = LRSchedule("cosine", min_lr=0.1)
+    assert cosine.lr_at(1.0, 0, 4) == 1.0
+    assert cosine.lr_at(1.0, 2, 4) == pytest.approx(0.55)
+    assert cosine.lr_at(1.0, 4, 4) == pytest.approx(0.1)
+    assert LRSchedule().lr_at(0.3, 7, 10) == 0.3
+    with pytest.raises(ValueError, match="gamma"):
+        LRSchedule("step", gamma=0)
+
+
+def test_trainer_sets_the_scheduled_lr_each_epoch(spiral):
+    (x, t), (xt, tt) = spiral
+    net = TwoLayerNet(2, 8, 3, weight_init_std="he", seed=0)
+    opt = SGD(lr=0.4)
+    trainer = Trainer(net, opt, x, t, xt, tt, epochs=4, rng=0, schedule=LRSchedule("step", step_size=1, gamma=0.5))
+    history = trainer.fit()
+    assert [row["lr"] for row in history] == [0.4, 0.2, 0.1, 0.05]
+    assert opt.lr == 0.05
+    net = TwoLayerNet(2, 8, 3, weight_init_std="he", seed=0)
+    history = Trainer(net, SGD(lr=1.0), x, t, xt, tt, epochs=4, rng=0, schedule="cosine").fit()
+    expected = [0.5 * (1 + math.cos(math.pi * e / 4)) for e in range(4)]
+    assert [row["lr"] for row in history] == pytest.approx(expected)
+
+
+# --------------------------------------------------------------------------------------------
+# Results: accuracy on spiral, files, progress
+# --------------------------------------------------------------------------------------------
+
+
+def test_spiral_reaches_95_percent_train_accuracy(spiral):
+    (x, t), (xt, tt) = spiral
+    rng = np.random.default_rng(0)
+    net = build_model({"model": "mlp", "input_size": 2, "hidden_sizes": [100], "output_size": 3}, seed=rng)
+    history = Trainer(net, Adam(lr=0.03), x, t, xt, tt, epochs=100, batch_size=30, rng=rng).fit()
+    assert history[-1]["train_acc"] >= 0.95
+    assert history[-1]["test_acc"] >= 0.9
+
+
+def test_out_dir_files_and_progress_bar(spiral, tmp_path, capsys):
+    trainer = mlp_trainer(spiral, epochs=2, out_dir=tmp_path, progress=True)
+    trainer.fit()
+    captured = capsys.readouterr()
+    assert captured.out == ""  # library code never prints to stdout
+    assert "train:" in captured.err and "/16" in captured.err  # the tqdm bar
+    lines = (tmp_path / "history.csv").read_text().splitlines()
+    assert lines[0].split(",") == list(HISTORY_FIELDS)
+    assert len(lines) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["history.csv", "model.safetensors"]
+
+
+def test_plot_and_csv_helpers(tmp_path):
+    history = [
+        {"epoch": 1, "iteration": 5, "loss": 1.0, "train_acc": 0.5, "test_acc": 0.4, "test_loss": 1.1, "extra": 3},
+        {"epoch": 2, "iteration": 10, "loss": 0.5, "train_acc": 0.7, "test_acc": 0.6, "test_loss": 0.9, "extra": 4},
+    ]
+    png = plot_history(history, tmp_path / "curves.png", title="test")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="empty"):
+        plot_history([], tmp_path / "none.png")
+    csv_text = write_history_csv(tmp_path / "h.csv", history).read_text()
+    assert csv_text.splitlines()[0] == ",".join([*HISTORY_FIELDS, "extra"])
+
+
+def test_dataset_fingerprint_detects_changes(spiral):
+    (x, t), (xt, tt) = spiral
+    a = dataset_fingerprint("spiral", x, t, xt, tt)
+    assert a == dataset_fingerprint("spiral", x.copy(), t.copy(), xt, tt)
+    assert a["n_train"] == 240 and a["n_test"] == 60 and len(a["train_sha256"]) == 64
+    x2 = x.copy()
+    x2[0, 0] += 1e-3
+    assert dataset_fingerprint("spiral", x2, t, xt, tt)["train_sha256"] != a["train_sha256"]
+    assert dataset_fingerprint("spiral", x.astype(np.float64), t, xt, tt)["train_sha256"] != a["train_sha256"]
