@@ -60,8 +60,11 @@ def test_format_value_summarises_arrays():
     assert format_value(np.array(220.00000000000003)) == "220"
     assert format_value(np.array([1.0, 0.5])) == "[1, 0.5]"
     assert format_value(np.array([[1.0, 2.0], [3.0, 4.0]])) == "[[1, 2], [3, 4]]"
-    assert format_value(np.arange(6.0).reshape(2, 3)) == "2×3 [0, 1, 2, …]"
-    assert format_value(np.zeros((2, 3, 4))) == "2×3×4 [0, 0, 0, …]"
+    assert format_value(np.arange(6.0).reshape(2, 3)) == "(2,3) [0, 1, 2, …]"
+    assert format_value(np.zeros((2, 3, 4))) == "(2,3,4) [0, 0, 0, …]"
+    assert format_value(np.arange(5.0)) == "(5,) [0, 1, 2, …]"
+    assert format_value(np.array([1 / 3, 2 / 3])) == "[0.3333, 0.6667]"
+    assert format_value(np.array([1 / 3, 2 / 3]), digits=6) == "[0.333333, 0.666667]"
 
 
 # --- DOT --------------------------------------------------------------------------------------
@@ -147,17 +150,20 @@ def test_svg_escapes_names():
     assert '<b>&"x"' in labels and "</svg>" in labels
 
 
-@pytest.mark.parametrize("spec", [*EXAMPLES, "x * y + exp(x)", "x * x + x", "(x + y) ** 2 / (x - y * 3)"])
-def test_labels_do_not_overlap(spec):
+@pytest.mark.parametrize(
+    "spec", [*EXAMPLES, "x * y + exp(x)", "x * x + x", "(x + y) ** 2 / (x - y * 3)", "x * y * x + y / x - exp(y)"]
+)
+def test_labels_and_lines_do_not_collide(spec):
     values = {} if spec in EXAMPLES else {n: v for n, v in {"x": 1.5, "y": 2.0}.items() if n in spec}
     out = build_graph(spec, values)
     out.backward()
     items, wires, end = draw._build(out, True, True)
     bends = draw._layout(items, wires, end)
     prims = draw._primitives(items, wires, bends)
+    symbols = {(it.x, it.label) for it in items if it.kind == "op"}
     boxes = []
     for p in prims:
-        if p.kind == "text":
+        if p.kind == "text" and (p.x, p.text) not in symbols:
             w = draw._text_width(p.text, p.size)
             x0 = p.x - (w if p.anchor == "end" else w / 2 if p.anchor == "middle" else 0)
             boxes.append((p.text, x0, p.y - 0.75 * p.size, x0 + w, p.y + 0.2 * p.size))
@@ -166,12 +172,18 @@ def test_labels_do_not_overlap(spec):
             boxes.append((f"node {it.label}", it.x - it.left, it.y - it.half_h, it.x + it.right, it.y + it.half_h))
     for i, a in enumerate(boxes):
         for b in boxes[i + 1 :]:
-            if a[0] == b[0] == "":
-                continue
-            overlap = a[1] < b[3] and b[1] < a[3] and a[2] < b[4] and b[2] < a[4]
-            label_in_own_node = a[0].startswith("node ") and a[0][5:] == b[0] or b[0].startswith("node ")
-            if overlap and not label_in_own_node:
+            if a[1] < b[3] and b[1] < a[3] and a[2] < b[4] and b[2] < a[4]:
                 pytest.fail(f"{a} overlaps {b}")
+    texts = [b for b in boxes if not b[0].startswith("node ")]
+    for p in prims:
+        if p.kind != "path":
+            continue
+        for (ax, ay), (bx, by) in zip(p.points, p.points[1:], strict=False):
+            for k in range(1, 50):
+                px, py = ax + (bx - ax) * k / 50, ay + (by - ay) * k / 50
+                for t in texts:
+                    if t[1] + 1 < px < t[3] - 1 and t[2] + 1 < py < t[4] - 1:
+                        pytest.fail(f"a line crosses the label {t[0]!r}")
 
 
 def test_layout_keeps_the_main_line_straight_and_flows_left_to_right():
@@ -188,7 +200,7 @@ def test_long_chain_draws():
     x = Variable(1.0, name="x")
     y = x
     for _ in range(1500):
-        y = G.tanh(y)
+        y = G.sigmoid(y)
     y.backward()
     svg = draw_graph(y)
     ET.fromstring(svg)
@@ -204,7 +216,8 @@ def test_drawing_large_arrays_and_labels():
     loss.backward()
     svg = draw_graph(loss)
     labels = [t for t, _ in svg_texts(svg)]
-    assert "4×5 [" + format_number(x.data[0, 0]) + ", " + format_number(x.data[0, 1]) + ", " in " ".join(labels)
+    first = ", ".join(format_number(v, 4) for v in x.data[0, :3])
+    assert f"(4,5) [{first}, …]" in labels
     assert "Softmax-with-Loss" in labels and "Affine" in labels
 
 
@@ -247,3 +260,24 @@ def test_leaf_output_draws():
     x.backward()
     svg = draw_graph(x)
     assert "x" in [t for t, _ in svg_texts(svg)]
+
+
+def test_odd_names_render_in_every_format():
+    x = Variable(2.0, name="$x\x01$")  # a control character and mathtext dollars
+    y = G.exp(x) * 3
+    y.name = "a$b"
+    y.backward()
+    svg = draw_graph(y)
+    assert "$x?$" in [t for t, _ in svg_texts(svg)]
+    assert draw_graph(y, format="png").startswith(PNG_MAGIC)
+    assert "$x?$" in draw_graph(y, format="dot")
+
+
+def test_wide_graph_png_stays_within_size_limits():
+    x = Variable(0.5, name="x")
+    y = x
+    for _ in range(150):
+        y = G.sigmoid(y)
+    png = draw_graph(y, format="png")
+    width = int.from_bytes(png[16:20], "big")
+    assert png.startswith(PNG_MAGIC) and width <= draw.MAX_PNG_SIDE

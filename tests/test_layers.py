@@ -161,7 +161,9 @@ def test_mul_with_scalar_python_number_gives_scalar_gradient():
 @given(shape=hnp.array_shapes(min_dims=1, max_dims=4, max_side=4), seed=st.integers(0, 2**16))
 def test_elementwise_layer_gradients(shape, seed):
     r = rng(seed)
-    x = away_from_zero(r.standard_normal(shape) * 3)
+    # Clipped to ±5: where tanh is saturated its derivative is ~1e-8 and a relative error
+    # measures only the finite difference's round-off.
+    x = away_from_zero(np.clip(r.standard_normal(shape) * 3, -5, 5))
     for layer in (Relu(), Sigmoid(), Tanh()):
         report = check_layer(layer, x, seed=seed)
         assert report["x"].max_rel_err < REL, str(report)

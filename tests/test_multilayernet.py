@@ -99,6 +99,12 @@ def test_gradient_check(activation, options):
     assert net.rng.bit_generator.state == rng_state
 
 
+def test_gradient_check_without_hidden_layers():
+    net = MultiLayerNet(5, [], 3, weight_decay=0.2, seed=0)  # softmax regression
+    x, t = small_batch()
+    assert gradient_check(net, x, t).passed
+
+
 def test_gradient_check_of_a_float32_net_runs_on_a_float64_copy():
     net = MultiLayerNet(5, [4], 3, batch_norm=True, dtype=np.float32, seed=0)
     x, t = small_batch()

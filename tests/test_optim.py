@@ -324,6 +324,18 @@ def test_load_state_dict_errors_leave_the_optimizer_unchanged(opt, state, messag
     assert list(after) == list(before) and all(np.array_equal(after[k], before[k]) for k in before)
 
 
+def test_state_follows_the_name_when_the_array_is_replaced():
+    opt = Momentum(lr=0.1, momentum=0.5)
+    params = {"W": np.ones(2)}
+    opt.update(params, {"W": np.ones(2)})  # v = -0.1
+    params["W"] = np.zeros(2)  # a plain dict: a new array under the same name
+    opt.update(params, {"W": np.ones(2)})  # v = 0.5·(-0.1) - 0.1
+    np.testing.assert_allclose(params["W"], [-0.15, -0.15], rtol=1e-15)
+    params["W"] = np.zeros(3)
+    with pytest.raises(ValueError, match=r"state v/W has shape \(2,\).*params\['W'\] has shape \(3,\)"):
+        opt.update(params, {"W": np.ones(3)})
+
+
 def test_state_for_another_model_is_caught_before_anything_moves():
     opt = Momentum()
     opt.load_state_dict({"step": np.array(5), "v/W": np.zeros((2, 2))})

@@ -45,7 +45,7 @@ RADIUS = 21.0
 ROW_H = 84.0
 MIN_STEM = 44.0
 BEND = 34.0
-LABEL_PAD = 10.0
+LABEL_PAD = 13.0
 MARGIN = 14.0
 
 
@@ -54,32 +54,36 @@ MARGIN = 14.0
 # ---------------------------------------------------------------------------------------------
 
 
-def format_number(value: Any) -> str:
-    """A number rounded to 10 significant digits, trailing zeros dropped: 3.3, 220, 1e-8, -0.25."""
+def format_number(value: Any, digits: int = 10) -> str:
+    """A number rounded to ``digits`` significant digits, trailing zeros dropped: 3.3, 220, 1e-8, -0.25."""
     v = float(value)
     if np.isnan(v):
         return "nan"
     if np.isinf(v):
         return "inf" if v > 0 else "-inf"
-    s = f"{v:.10g}"
+    s = f"{v:.{digits}g}"
     if "e" in s:
         mantissa, exponent = s.split("e")
         s = f"{mantissa}e{int(exponent)}"
     return "0" if s == "-0" else s
 
 
-def format_value(value: Any, max_items: int = 3) -> str:
-    """A short label for a number or array: ``220``, ``[1, 2]``, ``[[1, 2], [3, 4]]``, ``2×3 [0.1, 0.2, 0.3, …]``."""
+def format_value(value: Any, max_items: int = 3, digits: int = 4) -> str:
+    """A short label for a number (10 significant digits) or an array (``digits`` per entry).
+
+    ``220``, ``[1, 0.5]``, ``[[1, 2], [3, 4]]``, ``(2,3) [0.1235, 0.2, 0.3, …]``: arrays of up to
+    four entries in full, larger ones as their shape and first ``max_items`` entries.
+    """
     a = np.asarray(value)
     if a.ndim == 0:
         return format_number(a)
     if a.size <= 4 and a.ndim <= 2:
         if a.ndim == 1:
-            return "[" + ", ".join(format_number(v) for v in a) + "]"
-        return "[" + ", ".join("[" + ", ".join(format_number(v) for v in row) + "]" for row in a) + "]"
-    shape = "×".join(str(n) for n in a.shape)
+            return "[" + ", ".join(format_number(v, digits) for v in a) + "]"
+        return "[" + ", ".join("[" + ", ".join(format_number(v, digits) for v in row) + "]" for row in a) + "]"
+    shape = str(a.shape).replace(" ", "")
     flat = a.reshape(-1)
-    head = ", ".join(format_number(v) for v in flat[:max_items])
+    head = ", ".join(format_number(v, digits) for v in flat[:max_items])
     return f"{shape} [{head}{', …' if a.size > max_items else ''}]"
 
 
@@ -116,6 +120,11 @@ class _Wire:
     grad_label: str = ""
 
 
+def _clean(text: str) -> str:
+    """A label without control characters (XML cannot hold most of them)."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
+
+
 def _text_width(text: str, size: float) -> float:
     """Estimated width of ``text`` in a sans-serif font (no font metrics needed, a little generous)."""
     narrow, wide = set(".,:;'!|il1 -()[]"), set("mwMW×÷…Σ@")
@@ -135,7 +144,7 @@ def _build(output: Variable, values: bool, grads: bool) -> tuple[list[_Item], li
             return op_items[id(var.creator)]
         item = leaf_items.get(id(var))
         if item is None:
-            label = var.name if var.name is not None else format_value(var.data)
+            label = _clean(var.name) if var.name is not None else format_value(var.data)
             item = _Item("leaf", label, var=var)
             leaf_items[id(var)] = item
             items.append(item)
@@ -148,13 +157,13 @@ def _build(output: Variable, values: bool, grads: bool) -> tuple[list[_Item], li
         return w
 
     for node in nodes:
-        item = _Item("op", node.symbol, node=node)
+        item = _Item("op", _clean(node.symbol), node=node)
         item.producers = [producer(x) for x in node.inputs]
         op_items[id(node)] = item
         items.append(item)
         for x in node.inputs:
             wire(x).targets.append(item)
-    end = _Item("end", output.name or "", var=output)
+    end = _Item("end", _clean(output.name or ""), var=output)
     end.producers = [producer(output)]
     wire(output).targets.append(end)
     items.append(end)
@@ -164,9 +173,10 @@ def _build(output: Variable, values: bool, grads: bool) -> tuple[list[_Item], li
         is_leaf = src.kind == "leaf"
         if values and not (is_leaf and var.name is None):  # an unnamed leaf already shows its value
             text = format_value(var.data)
-            w.value_label = f"{var.name} = {text}" if var.name and not is_leaf and w.targets[-1] is not end else text
+            named = var.name and not is_leaf and w.targets[-1] is not end
+            w.value_label = f"{_clean(var.name)} = {text}" if named else text
         elif not values and var.name and not is_leaf and w.targets[-1] is not end:
-            w.value_label = var.name
+            w.value_label = _clean(var.name)
         if grads and var.grad is not None:
             w.grad_label = format_value(var.grad)
     return items, list(wires.values()), end
@@ -222,7 +232,7 @@ def _layout(items: list[_Item], wires: list[_Wire], end: _Item) -> dict[int, flo
             one_char = len(item.label) == 1
             item.font = SYMBOL_FONT if one_char else WORD_FONT
             w = _text_width(item.label, item.font)
-            if w <= 2 * RADIUS - 8:
+            if w <= 2 * RADIUS - 4:
                 item.shape, item.left, item.right, item.half_h = "circle", RADIUS, RADIUS, RADIUS
             else:
                 item.shape, item.left, item.right, item.half_h = "box", w / 2 + 10, w / 2 + 10, 17.0
@@ -432,11 +442,17 @@ def _primitives(items: list[_Item], wires: list[_Wire], bends: dict[int, float])
                 continue
             a = pts[-1]
             tip = _boundary(t, a)
-            if _near(by_col, range(src.col + 1, t.col + 1), a, tip, (src, t)):  # bow around whatever lies on the straight line
+            cols = range(src.col + 1, t.col + 1)
+            if not _near(by_col, cols, a, tip, (src, t)):
+                prims.append(_Prim("path", points=[*pts, tip], arrow=True))
+                continue
+            # Something lies on the straight line: drop to the target's row first, then go in level.
+            via = (t.x - t.left - 16, t.y)
+            if via[0] > a[0] and not _near(by_col, cols, a, via, (src, t)):
+                prims.append(_Prim("path", points=[*pts, via, (t.x - t.left, t.y)], arrow=True))
+            else:  # last resort: bow below the straight line
                 ctrl = ((a[0] + tip[0]) / 2, max(a[1], tip[1]) + ROW_H * 0.75)
                 prims.append(_Prim("path", points=[*pts, ctrl, _boundary(t, ctrl)], curved=True, arrow=True))
-            else:
-                prims.append(_Prim("path", points=[*pts, tip], arrow=True))
     for item in items:
         if item.kind == "leaf":
             const = item.var is not None and item.var.is_constant
@@ -553,6 +569,9 @@ def _render_svg(prims: list[_Prim], title: str) -> str:
     return "\n".join(out) + "\n"
 
 
+MAX_PNG_SIDE = 16000  # pixels: a huge graph is drawn smaller rather than exceed what Agg can hold
+
+
 def _render_png(prims: list[_Prim], dpi: int = 200) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -598,8 +617,9 @@ def _render_png(prims: list[_Prim], dpi: int = 200) -> bytes:
             ha = {"start": "left", "middle": "center", "end": "right"}[p.anchor]
             ax.text(
                 p.x, p.y, p.text, ha=ha, va="baseline", fontsize=p.size * pt, color=p.color,
-                style="italic" if p.italic else "normal", family="DejaVu Sans", zorder=4,
+                style="italic" if p.italic else "normal", family="DejaVu Sans", zorder=4, parse_math=False,
             )  # fmt: skip
+    dpi = min(dpi, MAX_PNG_SIDE / (max(x1 - x0, y1 - y0) * px))
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
     return buf.getvalue()
@@ -616,7 +636,7 @@ def to_dot(output: Variable, *, values: bool = True, grads: bool = True) -> str:
     ids = {id(item): f"n{i}" for i, item in enumerate(items)}
     lines = [
         "digraph chainrule {",
-        '  rankdir=LR; bgcolor="white";',
+        '  rankdir=LR; ordering=in; bgcolor="white";',
         '  node [fontname="Helvetica"]; edge [fontname="Helvetica", arrowsize=0.7];',
     ]
     for item in items:

@@ -170,19 +170,28 @@ def parse_expression(text: str) -> Expression:
         if isinstance(node, ast.Name) and node.id in variables:
             pos = (node.lineno, node.col_offset)
             positions[node.id] = min(positions.get(node.id, pos), pos)
+    # Dry run with placeholders: refuses huge exponents and non-finite constants before any value exists.
+    if _evaluate(text, tree.body, None) is not _PLACEHOLDER:
+        raise ValueError(f"{text!r} has no variables: nothing to differentiate")
     return Expression(text, tree, tuple(sorted(variables, key=lambda n: positions[n])))
 
 
 def _constant_exponent(text: str, node: ast.AST, exponent: Any) -> None:
-    if not isinstance(exponent, Variable) and abs(float(exponent)) > MAX_EXPONENT:
+    if isinstance(exponent, np.float64) and abs(float(exponent)) > MAX_EXPONENT:
         raise ValueError(
             f"exponent {exponent:g} in {_segment(text, node)!r} is too large (a constant exponent must lie in "
             f"[-{MAX_EXPONENT}, {MAX_EXPONENT}])"
         )
 
 
-def _evaluate(text: str, root: ast.AST, inputs: Mapping[str, Variable]) -> Variable | np.float64:
-    """Post-order walk with an explicit stack. Constants stay numbers until they meet a variable."""
+_PLACEHOLDER = object()  # a variable's stand-in during the dry run in parse_expression
+
+
+def _evaluate(text: str, root: ast.AST, inputs: Mapping[str, Variable] | None) -> Any:
+    """Post-order walk with an explicit stack. Constants stay numbers until they meet a variable.
+
+    With ``inputs=None`` every name is a placeholder: only the constant parts are computed.
+    """
     results: dict[int, Variable | np.float64] = {}
     stack: list[tuple[ast.AST, bool]] = [(root, False)]
     while stack:
@@ -191,7 +200,7 @@ def _evaluate(text: str, root: ast.AST, inputs: Mapping[str, Variable]) -> Varia
             results[id(node)] = np.float64(node.value)
             continue
         if isinstance(node, ast.Name):
-            results[id(node)] = inputs[node.id]
+            results[id(node)] = _PLACEHOLDER if inputs is None else inputs[node.id]
             continue
         kids = (
             [node.left, node.right]
@@ -209,7 +218,11 @@ def _evaluate(text: str, root: ast.AST, inputs: Mapping[str, Variable]) -> Varia
     return results[id(root)]
 
 
-def _apply(text: str, node: ast.AST, args: list[Any]) -> Variable | np.float64:
+def _apply(text: str, node: ast.AST, args: list[Any]) -> Any:
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+        _constant_exponent(text, node, args[1])
+    if any(a is _PLACEHOLDER for a in args):
+        return _PLACEHOLDER
     constant = not any(isinstance(a, Variable) for a in args)
     if isinstance(node, ast.UnaryOp):
         (x,) = args
@@ -218,8 +231,6 @@ def _apply(text: str, node: ast.AST, args: list[Any]) -> Variable | np.float64:
         return -x if constant else graph.neg(x)
     if isinstance(node, ast.BinOp):
         a, b = args
-        if isinstance(node.op, ast.Pow):
-            _constant_exponent(text, node, b)
         if constant:
             if type(node.op) not in _FOLD:
                 raise ValueError(f"{_segment(text, node)!r}: @ needs arrays, not numbers")

@@ -124,7 +124,12 @@ def run(args: argparse.Namespace) -> int:
         engine=args.engine,
     )
     if args.output is None:
-        sys.stdout.write(str(drawing))
+        text = str(drawing)
+        try:
+            sys.stdout.write(text)
+        except UnicodeEncodeError:  # a terminal that cannot show × or σ: the drawing is UTF-8 regardless
+            sys.stdout.flush()
+            sys.stdout.buffer.write(text.encode("utf-8"))
     else:
         print(f"wrote {args.output}", file=sys.stderr)
     return 0
