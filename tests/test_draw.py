@@ -281,3 +281,8 @@ def test_wide_graph_png_stays_within_size_limits():
     png = draw_graph(y, format="png")
     width = int.from_bytes(png[16:20], "big")
     assert png.startswith(PNG_MAGIC) and width <= draw.MAX_PNG_SIDE
+
+
+def test_drawings_are_deterministic():
+    assert draw_graph(apple_graph()) == draw_graph(apple_graph())
+    assert draw_graph(apple_graph(), format="dot") == draw_graph(apple_graph(), format="dot")

@@ -303,7 +303,6 @@ def _compact(items: list[_Item], wires: list[_Wire], bends: dict[int, float]) ->
         for c in item.children:
             parent[id(c)] = item
     out_wire = {id(w.source): w for w in wires}
-    by_col = _by_col(items)
 
     def span(item: _Item) -> tuple[float, float]:
         w = out_wire.get(id(item))
@@ -331,7 +330,7 @@ def _compact(items: list[_Item], wires: list[_Wire], bends: dict[int, float]) ->
             leg = ((bends[leaf.col], y), (p.x, p.y))
             if any(_crosses(leg[0], leg[1], a, b) for a, b in other_legs):
                 continue
-            if _near(by_col, range(leaf.col + 1, p.col + 1), leg[0], leg[1], (leaf, p)):
+            if _near(_obstacles(items), range(leaf.col + 1, p.col + 1), leg[0], leg[1], (leaf, p)):
                 continue
             by_row[leaf.row].remove(leaf)
             by_row.setdefault(row, []).append(leaf)
@@ -348,8 +347,7 @@ def _compact(items: list[_Item], wires: list[_Wire], bends: dict[int, float]) ->
 @dataclass
 class _Prim:
     kind: str  # "path" | "circle" | "box" | "dot" | "text"
-    points: list[tuple[float, float]] = field(default_factory=list)  # path: M, then L (or Q when curved)
-    curved: bool = False
+    points: list[tuple[float, float]] = field(default_factory=list)  # a polyline
     arrow: bool = False
     x: float = 0.0
     y: float = 0.0
@@ -374,19 +372,37 @@ def _boundary(item: _Item, frm: tuple[float, float]) -> tuple[float, float]:
     return item.x - dx * s, item.y - dy * s
 
 
-def _near(
-    by_col: dict[int, list[_Item]], cols: range, a: tuple[float, float], b: tuple[float, float], skip: tuple[_Item, ...]
-) -> bool:
-    """Does the segment a→b cross an item (a node or a leaf's name) in ``cols``, other than ``skip``?"""
-    boxes = []
-    for col in cols:
-        for it in by_col.get(col, ()):
-            if any(it is s for s in skip) or it.kind == "end":
-                continue
-            if it.kind == "op":
-                boxes.append((it.x - it.left - 6, it.y - it.half_h - 6, it.x + it.right + 6, it.y + it.half_h + 6))
-            else:
-                boxes.append((it.x - it.left, it.y - 14, it.x + 4, it.y + 10))
+_Box = tuple[float, float, float, float]  # x0, y0, x1, y1
+
+
+def _obstacles(items: list[_Item], wires: list[_Wire] = (), bends: dict[int, float] | None = None) -> dict:
+    """What a slanted line should not cross, by column: nodes, leaf names and (given wires) edge labels.
+
+    Each entry is ``(owner, box)``; an edge's labels belong to its source and sit in the gap right
+    of the source's column.
+    """
+    out: dict[int, list[tuple[_Item, _Box]]] = {}
+    for it in items:
+        if it.kind == "op":
+            box = (it.x - it.left - 6, it.y - it.half_h - 6, it.x + it.right + 6, it.y + it.half_h + 6)
+        elif it.kind == "leaf":
+            box = (it.x - it.left, it.y - 14, it.x + 4, it.y + 10)
+        else:
+            continue
+        out.setdefault(it.col, []).append((it, box))
+    for w in wires:
+        x0, x1, y = *_stem(w, bends), w.source.y
+        mid = (x0 + x1) / 2
+        for text, base in ((w.value_label, y - 9), (w.grad_label, y + 19)):
+            if text:
+                half = _text_width(text, FONT) / 2
+                out.setdefault(w.source.col, []).append((w.source, (mid - half, base - 12, mid + half, base + 4)))
+    return out
+
+
+def _near(obstacles: dict, cols: range, a: tuple[float, float], b: tuple[float, float], skip: tuple) -> bool:
+    """Does the segment a→b cross an obstacle in ``cols`` whose owner is not in ``skip``?"""
+    boxes = [box for col in cols for owner, box in obstacles.get(col, ()) if not any(owner is s for s in skip)]
     if not boxes:
         return False
     for i in range(1, 40):
@@ -397,22 +413,40 @@ def _near(
     return False
 
 
-def _by_col(items: list[_Item]) -> dict[int, list[_Item]]:
-    out: dict[int, list[_Item]] = {}
-    for it in items:
-        out.setdefault(it.col, []).append(it)
-    return out
+def _stem(w: _Wire, bends: dict[int, float]) -> tuple[float, float]:
+    """The x span of a wire's labelled stem: from its source to its bend (or to the output's end)."""
+    src = w.source
+    sx = src.x + (src.right if src.kind == "op" else 0.0)
+    return sx, (w.targets[0].x if w.targets[0].kind == "end" else bends[src.col])
+
+
+def _route(
+    pts: list[tuple[float, float]], t: _Item, src: _Item, obstacles: dict, bends: dict[int, float]
+) -> list[tuple[float, float]]:
+    """The path from the end of ``pts`` into ``t``: straight when nothing is in the way, else around."""
+    a = pts[-1]
+    tip = _boundary(t, a)
+    cols = range(src.col, t.col + 1)
+    if not _near(obstacles, cols, a, tip, (src, t)):
+        return [*pts, tip]
+    # Something lies on the straight line: drop to the target's row first, then go in level.
+    via = (t.x - t.left - 16, t.y)
+    if via[0] > a[0] and not _near(obstacles, cols, a, via, (src, t)):
+        return [*pts, via, (t.x - t.left, t.y)]
+    # Last resort: along the free gap, then the empty corridor between two rows, then in.
+    corridor = t.y - ROW_H / 2 if t.y > a[1] else t.y + ROW_H / 2
+    drop = (a[0] + 12, corridor)
+    run = (max(drop[0], bends[t.col - 1] + 12), corridor)
+    return [*pts, drop, run, _boundary(t, run)]
 
 
 def _primitives(items: list[_Item], wires: list[_Wire], bends: dict[int, float]) -> list[_Prim]:
     prims: list[_Prim] = []
-    by_col = _by_col(items)
+    obstacles = _obstacles(items, wires, bends)
     for w in wires:
         src = w.source
-        sx = src.x + (src.right if src.kind == "op" else 0.0)
         y = src.y
-        to_end = w.targets[0].kind == "end"
-        bx = w.targets[0].x if to_end else bends[src.col]
+        sx, bx = _stem(w, bends)
         stem = [(sx, y), (bx, y)]
         single = len(w.targets) == 1
         mid = (sx + bx) / 2
@@ -434,25 +468,14 @@ def _primitives(items: list[_Item], wires: list[_Wire], bends: dict[int, float])
                 continue
             if t.col > src.col + 1 and any(c is src for c in t.children):
                 pts.append((bends[t.col - 1], y))  # a tree edge: its row is free up to the target's column
-            if total > 1:  # the same variable twice into one node (x * x): two curves
-                offset = (k - (total - 1) / 2) * 34.0
-                a = pts[-1]
-                ctrl = ((a[0] + t.x) / 2, (a[1] + t.y) / 2 + offset)
-                prims.append(_Prim("path", points=[*pts, ctrl, _boundary(t, ctrl)], curved=True, arrow=True))
-                continue
-            a = pts[-1]
-            tip = _boundary(t, a)
-            cols = range(src.col + 1, t.col + 1)
-            if not _near(by_col, cols, a, tip, (src, t)):
-                prims.append(_Prim("path", points=[*pts, tip], arrow=True))
-                continue
-            # Something lies on the straight line: drop to the target's row first, then go in level.
-            via = (t.x - t.left - 16, t.y)
-            if via[0] > a[0] and not _near(by_col, cols, a, via, (src, t)):
-                prims.append(_Prim("path", points=[*pts, via, (t.x - t.left, t.y)], arrow=True))
-            else:  # last resort: bow below the straight line
-                ctrl = ((a[0] + tip[0]) / 2, max(a[1], tip[1]) + ROW_H * 0.75)
-                prims.append(_Prim("path", points=[*pts, ctrl, _boundary(t, ctrl)], curved=True, arrow=True))
+            route = _route(pts, t, src, obstacles, bends)
+            if total > 1:  # the same variable twice into one node (x * x): parallel arrows 10 px apart
+                (ux, uy), (vx, vy) = route[-2], route[-1]
+                d = ((vx - ux) ** 2 + (vy - uy) ** 2) ** 0.5 or 1.0
+                off = (k - (total - 1) / 2) * 10.0
+                px, py = -(vy - uy) / d * off, (vx - ux) / d * off
+                route = [*route[:-2], (ux + px, uy + py), (vx + px, vy + py)]
+            prims.append(_Prim("path", points=route, arrow=True))
     for item in items:
         if item.kind == "leaf":
             const = item.var is not None and item.var.is_constant
@@ -507,6 +530,12 @@ def _bounds(prims: list[_Prim]) -> tuple[float, float, float, float]:
 # ---------------------------------------------------------------------------------------------
 
 
+def _collinear(pts: list[tuple[float, float]]) -> bool:
+    """Are three points on one line (the middle one adds nothing to a path)?"""
+    (ax, ay), (bx, by), (cx, cy) = pts
+    return abs((bx - ax) * (cy - ay) - (by - ay) * (cx - ax)) < 1e-6
+
+
 class SVGDrawing(str):
     """SVG text of a drawn graph; displays inline in Jupyter (``_repr_svg_``)."""
 
@@ -522,11 +551,9 @@ class PNGDrawing(bytes):
 
 
 def _svg_path(p: _Prim) -> str:
-    pts = p.points
-    if p.curved:
-        head = " ".join(f"L{x:.1f},{y:.1f}" for x, y in pts[1:-2])
-        (cx, cy), (ex, ey) = pts[-2], pts[-1]
-        return f"M{pts[0][0]:.1f},{pts[0][1]:.1f} {head} Q{cx:.1f},{cy:.1f} {ex:.1f},{ey:.1f}".replace("  ", " ")
+    pts = [
+        q for i, q in enumerate(p.points) if not 0 < i < len(p.points) - 1 or not _collinear(p.points[i - 1 : i + 2])
+    ]
     return f"M{pts[0][0]:.1f},{pts[0][1]:.1f} " + " ".join(f"L{x:.1f},{y:.1f}" for x, y in pts[1:])
 
 
@@ -590,8 +617,6 @@ def _render_png(prims: list[_Prim], dpi: int = 200) -> bytes:
     for p in prims:
         if p.kind == "path":
             codes = [MplPath.MOVETO] + [MplPath.LINETO] * (len(p.points) - 1)
-            if p.curved:
-                codes[-2:] = [MplPath.CURVE3, MplPath.CURVE3]
             path = MplPath(p.points, codes)
             if p.arrow:
                 ax.add_patch(
