@@ -80,3 +80,14 @@ def test_training_step_benchmark_times_every_implementation():
     assert set(result.us_per_step) == expected
     assert result.layer_sizes == [20, 8, 3] and result.label == "20-8-3, batch 16"
     assert result.ratio("book") == pytest.approx(result.us_per_step["book"] / result.us_per_step["chainrule"])
+
+
+def test_run_measured_reports_the_childs_own_peak_memory():
+    from chainrule.bench import run_measured
+
+    parent_ballast = np.ones(25_000_000)  # 200 MB here must not show up in the child's figure
+    result = run_measured(["-c", "import numpy as np; a = np.ones(12_500_000); a += 1; print('done')"])
+    assert result["returncode"] == 0 and result["stdout"] == "done\n"
+    assert 95 <= result["peak_mb"] < 100 + parent_ballast.nbytes / 2**20 / 2
+    version = run_measured(["-m", "chainrule", "--version"])
+    assert version["returncode"] == 0 and version["stdout"].startswith("chainrule ")

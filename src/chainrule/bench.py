@@ -392,25 +392,52 @@ def book_training_run(
     return {"seconds": time.perf_counter() - start, "test_acc": test_acc}
 
 
-def run_measured(command: list[str]) -> dict[str, Any]:
-    """Run ``command`` as a child process; return its wall seconds, peak RSS (MB) and output."""
-    import os
+# Runs in the child: reports the child's own peak resident memory when it exits. VmHWM is the
+# high-water mark of this process's memory map, so the parent's pages (which a forked child's
+# ru_maxrss counts) are not included.
+_PEAK_WRAPPER = """
+import atexit, runpy, sys
+def _report():
+    try:
+        with open('/proc/self/status') as f:
+            kb = next(int(line.split()[1]) for line in f if line.startswith('VmHWM:'))
+    except (OSError, StopIteration):
+        import resource
+        kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f'CHAINRULE_PEAK_KB {kb}', file=sys.stderr)
+atexit.register(_report)
+mode, target, *sys.argv[1:] = sys.argv[1:]
+if mode == '-m':
+    sys.argv[0] = target
+    runpy.run_module(target, run_name='__main__', alter_sys=True)
+else:
+    exec(compile(target, '<bench>', 'exec'), {'__name__': '__main__'})
+"""
+
+
+def run_measured(python_args: list[str]) -> dict[str, Any]:
+    """Run ``python -m MODULE ARGS...`` or ``python -c CODE`` (``python_args`` without the
+    interpreter) in a child; return wall seconds, the child's own peak resident memory (MB),
+    the exit status and the output."""
     import subprocess
+    import sys
 
     start = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak_mb: float | None = None
-    if hasattr(os, "wait4"):
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        peak_mb = usage.ru_maxrss / 1024  # kilobytes on Linux
-    out, err = proc.communicate()
+    proc = subprocess.run([sys.executable, "-c", _PEAK_WRAPPER, *python_args], capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    peak_mb = None
+    err_lines = []
+    for line in proc.stderr.splitlines():
+        if line.startswith("CHAINRULE_PEAK_KB "):
+            peak_mb = int(line.split()[1]) / 1024
+        else:
+            err_lines.append(line)
     return {
-        "seconds": time.perf_counter() - start,
+        "seconds": seconds,
         "peak_mb": peak_mb,
         "returncode": proc.returncode,
-        "stdout": out,
-        "stderr": err,
+        "stdout": proc.stdout,
+        "stderr": "\n".join(err_lines),
     }
 
 
@@ -482,13 +509,10 @@ def full_run_comparison(dataset: str, workdir: str) -> dict[str, dict[str, Any]]
     test accuracy.
     """
     import json
-    import sys
     from pathlib import Path
 
     out = Path(workdir) / "chainrule-run"
-    ours = run_measured(
-        [sys.executable, "-m", "chainrule", "train", "--dataset", dataset, "--no-progress", "--out", str(out)]
-    )
+    ours = run_measured(["-m", "chainrule", "train", "--dataset", dataset, "--no-progress", "--out", str(out)])
     if ours["returncode"] != 0:
         raise RuntimeError(f"chainrule train failed: {ours['stderr'].strip()[-500:]}")
     rows = (out / "history.csv").read_text().splitlines()
@@ -498,7 +522,7 @@ def full_run_comparison(dataset: str, workdir: str) -> dict[str, dict[str, Any]]
         "import json; from chainrule.datasets import load_dataset; from chainrule.bench import book_training_run; "
         f"(a, b), (c, d) = load_dataset({dataset!r}); print(json.dumps(book_training_run(a, b, c, d)))"
     )
-    book = run_measured([sys.executable, "-c", script])
+    book = run_measured(["-c", script])
     if book["returncode"] != 0:
         raise RuntimeError(f"book loop failed: {book['stderr'].strip()[-500:]}")
     book["test_acc"] = json.loads(book["stdout"])["test_acc"]
