@@ -410,15 +410,25 @@ mode, target, *sys.argv[1:] = sys.argv[1:]
 if mode == '-m':
     sys.argv[0] = target
     runpy.run_module(target, run_name='__main__', alter_sys=True)
-else:
-    exec(compile(target, '<bench>', 'exec'), {'__name__': '__main__'})
+else:  # --call package.module:function ARG...: print the function's JSON-able result
+    import importlib, json
+    module, _, function = target.partition(':')
+    print(json.dumps(getattr(importlib.import_module(module), function)(*sys.argv[1:])))
 """
 
 
+def book_training_on(dataset: str) -> dict[str, float]:
+    """``book_training_run`` on a named data set (what the whole-run comparison runs in a child)."""
+    from chainrule.datasets import load_dataset
+
+    (x_train, t_train), (x_test, t_test) = load_dataset(dataset)
+    return book_training_run(x_train, t_train, x_test, t_test)
+
+
 def run_measured(python_args: list[str]) -> dict[str, Any]:
-    """Run ``python -m MODULE ARGS...`` or ``python -c CODE`` (``python_args`` without the
-    interpreter) in a child; return wall seconds, the child's own peak resident memory (MB),
-    the exit status and the output."""
+    """Run ``["-m", MODULE, ARGS...]`` (as ``python -m``) or ``["--call", "pkg.mod:function", ARGS...]``
+    (the function's result printed as JSON) in a child; return wall seconds, the child's own
+    peak resident memory (MB), the exit status and the output."""
     import subprocess
     import sys
 
@@ -518,11 +528,7 @@ def full_run_comparison(dataset: str, workdir: str) -> dict[str, dict[str, Any]]
     rows = (out / "history.csv").read_text().splitlines()
     header = rows[0].split(",")
     ours["test_acc"] = float(rows[-1].split(",")[header.index("test_acc")])
-    script = (
-        "import json; from chainrule.datasets import load_dataset; from chainrule.bench import book_training_run; "
-        f"(a, b), (c, d) = load_dataset({dataset!r}); print(json.dumps(book_training_run(a, b, c, d)))"
-    )
-    book = run_measured(["-c", script])
+    book = run_measured(["--call", "chainrule.bench:book_training_on", dataset])
     if book["returncode"] != 0:
         raise RuntimeError(f"book loop failed: {book['stderr'].strip()[-500:]}")
     book["test_acc"] = json.loads(book["stdout"])["test_acc"]
