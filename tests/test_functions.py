@@ -8,7 +8,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chainrule import cross_entropy_error, sigmoid, softmax
-from chainrule.functions import log_softmax, relu, softmax_cross_entropy, sum_to
+from chainrule.functions import (
+    column_sums,
+    log_softmax,
+    relu,
+    row_indices,
+    row_max,
+    row_sums,
+    softmax_cross_entropy,
+    sum_to,
+)
 
 
 @pytest.mark.parametrize(
@@ -86,14 +95,48 @@ def test_cross_entropy_error_rejects_bad_labels():
 
 
 @settings(max_examples=40, deadline=None)
-@given(n=st.integers(1, 6), c=st.integers(2, 7), scale=st.floats(0.1, 500.0), seed=st.integers(0, 2**16))
+@given(n=st.integers(1, 6), c=st.integers(2, 40), scale=st.floats(0.1, 500.0), seed=st.integers(0, 2**16))
 def test_fused_softmax_cross_entropy_matches_definition(n, c, scale, seed):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, c)) * scale
     t = rng.integers(0, c, n)
+    x_before = x.copy()
     loss, y = softmax_cross_entropy(x, t)
+    np.testing.assert_array_equal(x, x_before)  # the scores are not modified
     np.testing.assert_allclose(y, softmax(x), rtol=1e-12, atol=1e-300)
     expected = -np.mean(log_softmax(x)[np.arange(n), t])
     assert loss == pytest.approx(expected, rel=1e-12, abs=1e-12)
     onehot = np.eye(c)[t]
     assert softmax_cross_entropy(x, onehot)[0] == pytest.approx(expected, rel=1e-12, abs=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(0, 40),
+    c=st.integers(1, 40),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    seed=st.integers(0, 2**16),
+)
+def test_row_and_column_reductions_match_numpy(n, c, dtype, seed):
+    # row_max takes a transposed copy for narrow rows (c <= 16) and reduces in place otherwise;
+    # the sums are matrix-vector products with a cached vector of ones.
+    a = (np.random.default_rng(seed).standard_normal((n, c)) * 100).astype(dtype)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    m = row_max(a)
+    assert m.dtype == dtype and m.shape == (n,)
+    np.testing.assert_array_equal(m, a.max(axis=1))
+    rs, cs = row_sums(a), column_sums(a)
+    assert rs.dtype == cs.dtype == dtype and rs.shape == (n,) and cs.shape == (c,)
+    exact_rows, exact_cols = a.astype(np.float64).sum(axis=1), a.astype(np.float64).sum(axis=0)
+    scale_rows = np.abs(a).astype(np.float64).sum(axis=1)
+    scale_cols = np.abs(a).astype(np.float64).sum(axis=0)
+    assert np.all(np.abs(rs - exact_rows) <= rtol * scale_rows + 1e-30)
+    assert np.all(np.abs(cs - exact_cols) <= rtol * scale_cols + 1e-30)
+
+
+def test_row_indices_is_a_shared_read_only_arange():
+    rows = row_indices(5)
+    np.testing.assert_array_equal(rows, np.arange(5))
+    assert rows is row_indices(5)
+    with pytest.raises(ValueError, match="read-only"):
+        rows[0] = 3

@@ -62,6 +62,15 @@ def test_relu_forward_backward_values():
     np.testing.assert_array_equal(dout, [[10.0, 20.0], [30.0, 40.0]])  # the book's bug: dout[mask] = 0
 
 
+def test_relu_at_zero_and_nan_follows_the_book_and_pytorch():
+    # The book's mask is x <= 0: the gradient is 0 at x = 0 and passes at NaN (NaN <= 0 is False).
+    layer = Relu()
+    y = layer.forward(np.array([0.0, -0.0, np.nan, 2.0], dtype=np.float32))
+    assert y.dtype == np.float32 and np.isnan(y[2]) and y[[0, 1, 3]].tolist() == [0.0, 0.0, 2.0]
+    dx = layer.backward(np.array([5.0, 6.0, 7.0, 8.0], dtype=np.float32))
+    assert dx.dtype == np.float32 and dx.tolist() == [0.0, 0.0, 7.0, 8.0]
+
+
 def test_sigmoid_forward_backward_values():
     layer = Sigmoid()
     y = layer.forward(np.array([0.0, np.log(3.0)]))

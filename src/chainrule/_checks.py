@@ -6,6 +6,7 @@ value and the actual one, so a user can fix the call without reading chainrule's
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -48,11 +49,12 @@ def check_labels(t: Any, n: int, n_classes: int, where: str) -> np.ndarray:
                 f"{where}: class-index labels must be integers, got dtype {t.dtype} "
                 f"(pass one-hot labels as an ({n}, {n_classes}) array)"
             )
-        if n:
-            lo, hi = int(t.min()), int(t.max())
-            if lo < 0 or hi >= n_classes:
-                bad = lo if lo < 0 else hi
-                raise ValueError(f"{where}: labels must lie in [0, {n_classes - 1}] for {n_classes} classes, got {bad}")
+        # One pass over the labels: read as unsigned, a negative label is huge, so the maximum
+        # alone catches both ends.
+        if n and int((t.view(_unsigned(t.dtype)) if t.dtype.kind == "i" else t).max()) >= n_classes:
+            lo = int(t.min())
+            bad = lo if lo < 0 else int(t.max())
+            raise ValueError(f"{where}: labels must lie in [0, {n_classes - 1}] for {n_classes} classes, got {bad}")
         return t
     if t.ndim == 2:
         if t.shape != (n, n_classes):
@@ -68,6 +70,12 @@ def check_labels(t: Any, n: int, n_classes: int, where: str) -> np.ndarray:
         f"{where}: labels must be class indices of shape ({n},) or one-hot of shape ({n}, {n_classes}), "
         f"got t.shape={t.shape}"
     )
+
+
+@cache
+def _unsigned(dtype: np.dtype) -> np.dtype:
+    """The unsigned integer dtype of the same size and byte order ('<i8' → '<u8')."""
+    return np.dtype(dtype.str.replace("i", "u"))
 
 
 def require_forward(layer: object, *attrs: str) -> None:

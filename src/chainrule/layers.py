@@ -21,7 +21,7 @@ import numpy as np
 
 from chainrule._checks import as_float_array, check_labels, require_forward, shape_of
 from chainrule._rng import as_generator
-from chainrule.functions import sigmoid, softmax_cross_entropy, sum_to
+from chainrule.functions import column_sums, row_indices, sigmoid, softmax_cross_entropy, sum_to
 
 __all__ = [
     "AddLayer",
@@ -75,25 +75,30 @@ class AddLayer:
 
 
 class Relu:
-    """ReLU y = max(x, 0). Remembers the mask of ``x <= 0``; backward zeroes ``dout`` there.
+    """ReLU y = max(x, 0). Remembers where ``x > 0`` (the book's mask, inverted); backward
+    passes ``dout`` there and zeroes it elsewhere.
 
-    Shapes: any; dx has x's shape.
+    Shapes: any; dx has x's shape. backward multiplies ``dout`` by the 0/1 mask, so a
+    non-finite upstream gradient stays visible (NaN) instead of being zeroed; at a NaN input the
+    gradient passes, as in the book (its mask is ``x <= 0``) and PyTorch.
     """
 
     def __init__(self) -> None:
-        self._mask: np.ndarray | None = None
+        self._keep: np.ndarray | None = None
 
     def forward(self, x: Any) -> np.ndarray:
         x = np.asarray(x)
-        self._mask = x <= 0
+        self._keep = ~(x <= 0)  # True where x > 0 or x is NaN
         return np.maximum(x, 0)
 
     def backward(self, dout: Any) -> np.ndarray:
-        require_forward(self, "_mask")
+        keep = self._keep
+        if keep is None:
+            raise RuntimeError("Relu: backward() called before forward()")
         dout = np.asarray(dout)
-        if dout.shape != self._mask.shape:
-            raise ValueError(f"Relu: expected dout of shape {self._mask.shape}, got {dout.shape}")
-        return np.where(self._mask, 0, dout)  # a new array: the caller's dout is untouched
+        if dout.shape != keep.shape:
+            raise ValueError(f"Relu: expected dout of shape {keep.shape}, got {dout.shape}")
+        return dout * keep  # a new array (faster than np.where): the caller's dout is untouched
 
 
 class Sigmoid:
@@ -171,7 +176,7 @@ class Affine:
             raise ValueError(
                 f"Affine: expected a batch of shape (N, {self.W.shape[0]}) or (N, d1, d2, ...), got x.shape={x.shape}"
             )
-        x2 = x.reshape(x.shape[0], -1)
+        x2 = x if x.ndim == 2 else x.reshape(x.shape[0], -1)
         if x2.shape[1] != self.W.shape[0]:
             raise ValueError(
                 f"Affine: expected {self.W.shape[0]} input features, got {x2.shape[1]} (x.shape={x.shape})"
@@ -184,16 +189,18 @@ class Affine:
     def backward(self, dout: Any, *, input_grad: bool = True) -> np.ndarray | None:
         """Store dW, db and return dx; ``input_grad=False`` skips dx (the first layer of a net
         needs no gradient for its data, and dx costs as much as dW) and returns None."""
-        require_forward(self, "_x")
+        x, W = self._x, self.W
+        if x is None:
+            raise RuntimeError("Affine: backward() called before forward()")
         dout = np.asarray(dout)
-        expected = (self._x.shape[0], self.W.shape[1])
-        if dout.shape != expected:
-            raise ValueError(f"Affine: expected dout of shape {expected}, got {dout.shape}")
-        self.dW = self._x.T @ dout
-        self.db = dout.sum(axis=0)
+        if dout.shape != (x.shape[0], W.shape[1]):
+            raise ValueError(f"Affine: expected dout of shape {(x.shape[0], W.shape[1])}, got {dout.shape}")
+        self.dW = x.T @ dout
+        self.db = column_sums(dout)
         if not input_grad:
             return None
-        return (dout @ self.W.T).reshape(self._x_shape)
+        dx = dout @ W.T
+        return dx if len(self._x_shape) == 2 else dx.reshape(self._x_shape)
 
 
 class SoftmaxWithLoss:
@@ -221,16 +228,18 @@ class SoftmaxWithLoss:
         return self.loss
 
     def backward(self, dout: Any = 1) -> np.ndarray:
-        require_forward(self, "y")
-        if np.ndim(dout) != 0:
+        y, t = self.y, self.t
+        if y is None:
+            raise RuntimeError("SoftmaxWithLoss: backward() called before forward()")
+        if dout.__class__ not in (int, float) and np.ndim(dout) != 0:
             raise ValueError(f"SoftmaxWithLoss: dout must be a scalar (the loss is), got shape {np.shape(dout)}")
-        n = self.y.shape[0]
+        n = y.shape[0]
         scale = dout / n
-        if self.t.ndim == 1:
-            dx = self.y * scale  # (y - t)·dout/N, with t's single 1 per row subtracted after
-            dx[np.arange(n), self.t] -= scale
+        if t.ndim == 1:
+            dx = y * scale  # (y - t)·dout/N, with t's single 1 per row subtracted after
+            dx[row_indices(n), t] -= scale
         else:
-            dx = self.y - self.t.astype(self.y.dtype, copy=False)
+            dx = y - t.astype(y.dtype, copy=False)
             dx *= scale
         return dx
 
