@@ -8,6 +8,7 @@ from chainrule import TwoLayerNet
 from chainrule.bench import (
     BookTwoLayerNet,
     FusedTwoLayerNet,
+    book_one_hot,
     book_training_run,
     step_floor_us,
     time_steps,
@@ -44,6 +45,15 @@ def test_book_baseline_computes_the_same_gradient_and_loss():
         np.testing.assert_allclose(theirs[k], ours[k], rtol=1e-10, atol=1e-12)
     assert book.loss(x64, t) == pytest.approx(net.loss(x64, t), abs=1e-6)  # the book adds 1e-7 inside log
     assert book.accuracy(x64, t) == pytest.approx(net.accuracy(x64, t))
+    # The book trains on one-hot float64 labels (its loader's one_hot_label=True): same numbers.
+    t_one_hot = book_one_hot(t, 4)
+    assert t_one_hot.dtype == np.float64 and t_one_hot.shape == (x.shape[0], 4)
+    np.testing.assert_array_equal(t_one_hot.argmax(axis=1), t)
+    assert t_one_hot.sum() == x.shape[0]
+    theirs = book.gradient(x64, t_one_hot)
+    for k in ours:
+        np.testing.assert_allclose(theirs[k], ours[k], rtol=1e-10, atol=1e-12)
+    assert book.accuracy(x64, t_one_hot) == pytest.approx(net.accuracy(x64, t))
 
 
 def test_book_training_run_learns_a_separable_problem():
@@ -59,18 +69,23 @@ def test_step_floor_counts_forward_dW_and_dx_except_first_layer():
     assert step_floor_us([784, 50, 10], 100, gflops=1.0) == pytest.approx(15.98e6 / 1e9 * 1e6)
 
 
-def test_time_steps_reports_a_median_per_function():
-    calls = {"a": 0, "b": 0}
+def test_time_steps_reports_a_median_per_function_and_rotates_the_order():
+    calls = {"a": 0, "b": 0, "c": 0}
+    order = []
 
     def make(name):
         def fn():
             calls[name] += 1
+            if not order or order[-1] != name:
+                order.append(name)
 
         return fn
 
-    result = time_steps({"a": make("a"), "b": make("b")}, rounds=3, steps_per_round=4)
-    assert set(result) == {"a", "b"} and all(v > 0 for v in result.values())
-    assert calls == {"a": 3 + 12, "b": 3 + 12}  # warm-up plus every round
+    result = time_steps({n: make(n) for n in "abc"}, rounds=3, steps_per_round=4, settle=1)
+    assert set(result) == {"a", "b", "c"} and all(v > 0 for v in result.values())
+    assert calls == {n: 3 + 3 * (1 + 4) for n in "abc"}  # warm-up, then per round 1 settling + 4 timed
+    # After the warm-up (a, b, c) each round starts one further along: abc, bca, cab.
+    assert "".join(order) == "abc" + "abc" + "bca" + "cab"
 
 
 def test_training_step_benchmark_times_every_implementation():

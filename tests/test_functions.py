@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from chainrule import cross_entropy_error, sigmoid, softmax
 from chainrule.functions import (
     column_sums,
+    label_positions,
     log_softmax,
     relu,
-    row_indices,
     row_max,
     row_sums,
     softmax_cross_entropy,
@@ -134,9 +134,16 @@ def test_row_and_column_reductions_match_numpy(n, c, dtype, seed):
     assert np.all(np.abs(cs - exact_cols) <= rtol * scale_cols + 1e-30)
 
 
-def test_row_indices_is_a_shared_read_only_arange():
-    rows = row_indices(5)
-    np.testing.assert_array_equal(rows, np.arange(5))
-    assert rows is row_indices(5)
-    with pytest.raises(ValueError, match="read-only"):
-        rows[0] = 3
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8, np.uint64])
+def test_label_positions_pick_each_rows_label(dtype):
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((7, 5))
+    t = rng.integers(0, 5, 7).astype(dtype)
+    pos = label_positions(t, 5)
+    assert pos.dtype == np.intp
+    np.testing.assert_array_equal(a.reshape(-1)[pos], a[np.arange(7), t])
+    b = a.copy()
+    b.reshape(-1)[pos] -= 1.0
+    expected = a.copy()
+    expected[np.arange(7), t] -= 1.0
+    np.testing.assert_array_equal(b, expected)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from chainrule import TwoLayerNet, gradient_check
+from chainrule import Affine, TwoLayerNet, gradient_check
 from chainrule.models import build_model, init_weight
 
 
@@ -47,6 +47,35 @@ def test_gradient_matches_numerical_gradient():
     assert report.passed
     assert max(c.max_abs_diff for c in report) < 1e-7
     assert max(c.max_rel_err for c in report) < 1e-7
+
+
+def test_gradient_returns_the_layers_gradients_named_like_params():
+    net = TwoLayerNet(8, 6, 3, seed=1)
+    x, t = small_batch()
+    grads = net.gradient(x, t)
+    assert list(grads) == list(net.params)
+    assert grads["W1"] is net.layers["Affine1"].dW and grads["b2"] is net.layers["Affine2"].db
+    assert net.last_layer.loss == pytest.approx(net.loss(x, t))
+
+
+def test_gradient_reads_layers_without_grad_attrs_through_their_grads():
+    # A custom layer only has to expose params and grads; grad_attrs is the fast path.
+    class PlainAffine(Affine):
+        grad_attrs = {}
+
+        @property
+        def grads(self):
+            return {"W": self.dW, "b": self.db}
+
+    reference = TwoLayerNet(8, 6, 3, seed=1)
+    net = TwoLayerNet(8, 6, 3, seed=1)
+    net.layers["Affine2"] = PlainAffine(net.params["W2"], net.params["b2"])
+    net._link_grads()
+    x, t = small_batch()
+    ours, expected = net.gradient(x, t), reference.gradient(x, t)
+    assert ours["W2"] is net.layers["Affine2"].dW
+    for k in expected:
+        np.testing.assert_array_equal(ours[k], expected[k])
 
 
 def test_one_hot_and_index_labels_agree():

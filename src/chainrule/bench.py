@@ -6,7 +6,8 @@ the ratios stay meaningful. Library code: these functions return data; the CLI p
 
 Implementations of one step (gather a mini-batch, forward, backward, SGD update):
 - ``chainrule``: the public API, ``net.gradient`` + ``optim.SGD.update`` (float32);
-- ``book``: the book's code reproduced — float64 weights, layer objects in an ordered dict
+- ``book``: the book's code reproduced — float64 weights, one-hot float64 labels (the loader's
+  ``one_hot_label=True`` of ch05's ``train_neuralnet.py``), layer objects in an ordered dict
   written as the book writes them, every layer's input gradient computed, the loss computed
   again for logging, batches drawn with replacement;
 - ``fused``: a hand-written float32 NumPy loop with preallocated buffers (the target);
@@ -115,6 +116,13 @@ class _BookSoftmaxWithLoss:
         return dx / n
 
 
+def book_one_hot(t: np.ndarray, n_classes: int) -> np.ndarray:
+    """Class indices (N,) as the book's loader returns them with ``one_hot_label=True``: float64 (N, C)."""
+    one_hot = np.zeros((t.shape[0], n_classes))
+    one_hot[np.arange(t.shape[0]), t] = 1
+    return one_hot
+
+
 class BookTwoLayerNet:
     """The book's ch05 ``TwoLayerNet`` and training step, reproduced as the speed baseline.
 
@@ -142,7 +150,10 @@ class BookTwoLayerNet:
         return self.last_layer.forward(self.predict(x), t)
 
     def accuracy(self, x: np.ndarray, t: np.ndarray) -> float:
-        return float(np.sum(np.argmax(self.predict(x), axis=1) == t) / x.shape[0])
+        y = np.argmax(self.predict(x), axis=1)
+        if t.ndim != 1:
+            t = np.argmax(t, axis=1)
+        return float(np.sum(y == t) / x.shape[0])
 
     def gradient(self, x: np.ndarray, t: np.ndarray) -> dict[str, np.ndarray]:
         self.loss(x, t)
@@ -211,14 +222,26 @@ class FusedTwoLayerNet:
         return loss
 
 
-def time_steps(steps: dict[str, Callable[[], Any]], *, rounds: int = 7, steps_per_round: int = 50) -> dict[str, float]:
-    """Median µs per call of each step function, timed interleaved round by round."""
+def time_steps(
+    steps: dict[str, Callable[[], Any]], *, rounds: int = 7, steps_per_round: int = 50, settle: int = 2
+) -> dict[str, float]:
+    """Median µs per call of each step function, timed interleaved round by round.
+
+    Each round runs every function's block once, starting from a different function each round
+    (so none always follows the same neighbour, e.g. PyTorch's thread pool), and each block
+    begins with ``settle`` untimed calls: the timings are of steady training, not of the switch
+    from another implementation's caches.
+    """
     for fn in steps.values():  # warm-up: first-call allocations, BLAS thread start
         for _ in range(3):
             fn()
-    samples: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(rounds):
-        for name, fn in steps.items():
+    names = list(steps)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            fn = steps[name]
+            for _ in range(settle):
+                fn()
             start = time.perf_counter()
             for _ in range(steps_per_round):
                 fn()
@@ -340,7 +363,8 @@ def training_step_benchmark(
     if two_layer and "book" in include:
         book = BookTwoLayerNet(*weights[0], *weights[1])
         book_rng = np.random.default_rng(seed)
-        steps["book"] = lambda: book.train_step(x, t, book_rng, lr, batch_size)
+        t_one_hot = book_one_hot(t, c)
+        steps["book"] = lambda: book.train_step(x, t_one_hot, book_rng, lr, batch_size)
     if two_layer and "fused" in include:
         fused = FusedTwoLayerNet(*weights[0], *weights[1], batch=batch_size)
         steps["fused"] = lambda: fused.train_step(x, t, next_idx(), lr)
@@ -369,14 +393,15 @@ def book_training_run(
 ) -> dict[str, float]:
     """The book's ch05 ``train_neuralnet.py`` loop with the book's network, in float64.
 
-    Batches drawn with replacement, the loss computed again for the log, and train/test
-    accuracy on the full sets every ``N / batch_size`` iterations. Returns seconds and the final
-    test accuracy.
+    Labels one-hot in float64 (made before the clock starts, as the book's loader does), batches
+    drawn with replacement, the loss computed again for the log, and train/test accuracy on the
+    full sets every ``N / batch_size`` iterations. Returns seconds and the final test accuracy.
     """
     from chainrule.models import init_weight
 
     rng = np.random.default_rng(seed)
     d, c = x_train.shape[1], int(t_train.max()) + 1
+    t_train, t_test = book_one_hot(t_train, c), book_one_hot(t_test, c)
     W1 = init_weight(rng, d, 50, 0.01, np.dtype(np.float64))
     W2 = init_weight(rng, 50, c, 0.01, np.dtype(np.float64))
     net = BookTwoLayerNet(W1, np.zeros(50), W2, np.zeros(c))

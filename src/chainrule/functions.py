@@ -55,12 +55,22 @@ def _ones(n: int, dtype: np.dtype) -> np.ndarray:
 
 
 @lru_cache(maxsize=32)
-def row_indices(n: int) -> np.ndarray:
-    """``np.arange(n)`` (int64), cached and read-only: the row index of every sample when
-    picking each row's label with ``a[row_indices(n), t]``."""
-    rows = np.arange(n, dtype=np.int64)
-    rows.flags.writeable = False
-    return rows
+def _row_starts(n: int, c: int) -> np.ndarray:
+    starts = np.arange(0, n * c, c, dtype=np.intp)
+    starts.flags.writeable = False  # shared between calls
+    return starts
+
+
+def label_positions(t: np.ndarray, c: int) -> np.ndarray:
+    """Flat positions ``i·C + t[i]`` of each sample's label in a C-contiguous (N, C) array.
+
+    ``a.reshape(-1)[label_positions(t, C)]`` picks (or, on the left of ``-=``, updates) the
+    label entries with one-dimensional indexing, two to three times faster than
+    ``a[np.arange(N), t]``. ``t`` holds validated class indices (N,).
+    """
+    if t.dtype != np.intp:
+        t = t.astype(np.intp)  # uint64 + intp would give float64
+    return _row_starts(t.shape[0], c) + t
 
 
 def column_sums(a: np.ndarray) -> np.ndarray:
@@ -146,7 +156,7 @@ def cross_entropy_error(y: Any, t: Any) -> float:
     t = check_labels(t, n, c, "cross_entropy_error")
     tiny = np.finfo(y.dtype if y.dtype.kind == "f" else np.float64).tiny
     if t.ndim == 1:
-        picked = y[row_indices(n), t]
+        picked = y[np.arange(n), t]
         return float(-np.sum(np.log(np.maximum(picked, tiny))) / n)
     return float(-np.sum(t * np.log(np.maximum(y, tiny))) / n)
 
@@ -157,10 +167,10 @@ def softmax_cross_entropy(x: np.ndarray, t: np.ndarray) -> tuple[float, np.ndarr
     Returns ``(loss, y)`` where ``y = softmax(x)``. The loss comes from the log-softmax, so it
     is exact even when a probability rounds to 0. One exp per entry; ``x`` is not modified.
     """
-    n = x.shape[0]
-    y = x - row_max(x)[:, None]  # shifted scores; becomes y in place below
+    n, c = x.shape
+    y = x - row_max(x)[:, None]  # shifted scores (a fresh C-contiguous array); becomes y in place below
     if t.ndim == 1:
-        picked = y[row_indices(n), t]  # the labels' shifted scores, read before exp overwrites them
+        picked = y.reshape(-1)[label_positions(t, c)]  # the labels' shifted scores, read before exp
         np.exp(y, out=y)
         total = row_sums(y)
         log_total = np.log(total)

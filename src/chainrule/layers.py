@@ -10,18 +10,19 @@ Conventions (the house style):
 - layers keep the floating dtype they are given.
 
 Layers with parameters expose them as ``params`` and their gradients as ``grads`` (name → array),
-which is how ``gradient_check`` and the optimizers find them.
+which is how ``gradient_check`` and the optimizers find them; ``grad_attrs`` names the attribute
+that holds each gradient (``W`` → ``dW``), which networks read directly on the training path.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from chainrule._checks import as_float_array, check_labels, require_forward, shape_of
 from chainrule._rng import as_generator
-from chainrule.functions import column_sums, row_indices, sigmoid, softmax_cross_entropy, sum_to
+from chainrule.functions import column_sums, label_positions, sigmoid, softmax_cross_entropy, sum_to
 
 __all__ = [
     "AddLayer",
@@ -162,13 +163,16 @@ class Affine:
         self._x: np.ndarray | None = None
         self._x_shape: tuple[int, ...] | None = None
 
+    #: parameter name → the attribute that holds its gradient after ``backward``
+    grad_attrs: ClassVar[dict[str, str]] = {"W": "dW", "b": "db"}
+
     @property
     def params(self) -> dict[str, np.ndarray]:
         return {"W": self.W, "b": self.b}
 
     @property
     def grads(self) -> dict[str, np.ndarray | None]:
-        return {"W": self.dW, "b": self.db}
+        return {name: getattr(self, attr) for name, attr in self.grad_attrs.items()}
 
     def forward(self, x: Any) -> np.ndarray:
         x = np.asarray(x)
@@ -233,11 +237,11 @@ class SoftmaxWithLoss:
             raise RuntimeError("SoftmaxWithLoss: backward() called before forward()")
         if dout.__class__ not in (int, float) and np.ndim(dout) != 0:
             raise ValueError(f"SoftmaxWithLoss: dout must be a scalar (the loss is), got shape {np.shape(dout)}")
-        n = y.shape[0]
+        n, c = y.shape
         scale = dout / n
         if t.ndim == 1:
             dx = y * scale  # (y - t)·dout/N, with t's single 1 per row subtracted after
-            dx[row_indices(n), t] -= scale
+            dx.reshape(-1)[label_positions(t, c)] -= scale  # dx is fresh and contiguous: a view
         else:
             dx = y - t.astype(y.dtype, copy=False)
             dx *= scale
@@ -359,13 +363,16 @@ class BatchNormalization:
         self._inv_std: np.ndarray | None = None  # 1/√(σ² + eps) used by the last forward
         self._train = True
 
+    #: parameter name → the attribute that holds its gradient after ``backward``
+    grad_attrs: ClassVar[dict[str, str]] = {"gamma": "dgamma", "beta": "dbeta"}
+
     @property
     def params(self) -> dict[str, np.ndarray]:
         return {"gamma": self.gamma, "beta": self.beta}
 
     @property
     def grads(self) -> dict[str, np.ndarray | None]:
-        return {"gamma": self.dgamma, "beta": self.dbeta}
+        return {name: getattr(self, attr) for name, attr in self.grad_attrs.items()}
 
     @property
     def buffers(self) -> dict[str, np.ndarray]:

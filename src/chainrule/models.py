@@ -37,6 +37,7 @@ from chainrule.layers import (
 __all__ = ["MODELS", "MultiLayerNet", "ParameterDict", "TwoLayerNet", "build_model", "init_weight"]
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_MODAL_LAYERS = (Dropout, BatchNormalization)  # layers whose forward takes train_flg
 
 
 class ParameterDict(dict):
@@ -139,9 +140,18 @@ class _Network:
         return ParameterDict(self._buffers)
 
     def _link_grads(self) -> None:
-        """Find, for each parameter, the layer holding that very array and its name in ``layer.grads``."""
+        """Find, for each parameter, the layer holding that very array and where its gradient appears.
+
+        ``_grad_refs`` holds ``(key, layer, name, attr)``: after backward the gradient of
+        ``params[key]`` is ``getattr(layer, attr)`` when the layer's class names it in
+        ``grad_attrs``, else ``layer.grads[name]`` (attr None).
+        """
         owner = {id(arr): (layer, name) for layer in self.layers.values() for name, arr in _params_of(layer)}
-        self._grad_of = {key: owner[id(p)] for key, p in self.params.items()}
+        refs = []
+        for key, p in self.params.items():
+            layer, name = owner[id(p)]
+            refs.append((key, layer, name, getattr(type(layer), "grad_attrs", {}).get(name)))
+        self._grad_refs = tuple(refs)
 
     def copy(self: N, dtype: Any = None) -> N:
         """An independent copy (parameters and buffers), optionally converted to another float dtype."""
@@ -178,10 +188,8 @@ class _Network:
         """Scores (N, output_size) before softmax; ``train_flg`` puts Dropout and BatchNormalization in training."""
         x = self._as_input(x)
         for layer in self.layers.values():
-            if isinstance(layer, Dropout):
-                x = layer.forward(x, train_flg and not self._dropout_off)
-            elif isinstance(layer, BatchNormalization):
-                x = layer.forward(x, train_flg)
+            if isinstance(layer, _MODAL_LAYERS):  # one check for the common case of neither
+                x = layer.forward(x, train_flg and not (self._dropout_off and isinstance(layer, Dropout)))
             else:
                 x = layer.forward(x)
         return x
@@ -216,14 +224,19 @@ class _Network:
         return correct / n
 
     def gradient(self, x: Any, t: Any) -> dict[str, np.ndarray]:
-        """Backprop gradients of ``loss(x, t, train_flg=True)``, keyed like ``params`` (weight decay included)."""
-        self.loss(x, t, train_flg=True)
+        """Backprop gradients of ``loss(x, t, train_flg=True)``, keyed like ``params`` (weight decay included).
+
+        After it, ``last_layer.loss`` holds the mini-batch's cross-entropy (without the weight-decay term).
+        """
+        self.last_layer.forward(self.predict(x, True), t)  # the penalty's value is not needed here
         dout = self.last_layer.backward(1)
-        first, *rest = self.layers.values()
-        for layer in reversed(rest):
+        layers = tuple(self.layers.values())
+        for layer in layers[:0:-1]:
             dout = layer.backward(dout)
-        first.backward(dout, input_grad=False)  # no gradient is needed for the data
-        grads = {key: layer.grads[name] for key, (layer, name) in self._grad_of.items()}
+        layers[0].backward(dout, input_grad=False)  # no gradient is needed for the data
+        grads = {}
+        for key, layer, name, attr in self._grad_refs:
+            grads[key] = getattr(layer, attr) if attr else layer.grads[name]
         if self.weight_decay:
             for key in self._decayed:
                 grads[key] = grads[key] + self.weight_decay * self.params[key]  # the layer's dW stays as computed

@@ -89,6 +89,9 @@ def _fraction(value: Any, name: str, where: str) -> float:
     return value
 
 
+_MISSING = object()  # grads.get's default: tells a missing name from a None value
+
+
 def _scaled_step(p: np.ndarray, num: np.ndarray, acc: np.ndarray, lr: float, eps: float, tmp: np.ndarray) -> None:
     """``p -= lr * num / (sqrt(acc) + eps)`` in place, with ``tmp`` as the only scratch."""
     np.sqrt(acc, out=tmp)
@@ -102,7 +105,8 @@ class Optimizer:
     """Base class: the ``lr`` attribute, validation, lazily created per-name state, state_dict.
 
     A subclass names its per-parameter state arrays in ``slots`` (e.g. ``("m", "v")``), its extra
-    hyperparameters in ``hyperparameters``, and implements ``_update_param``.
+    hyperparameters in ``hyperparameters``, and implements ``_update_param`` (or ``_apply``, the
+    loop over all parameters).
     """
 
     name: ClassVar[str] = ""
@@ -144,45 +148,56 @@ class Optimizer:
         work = self._prepare(params, grads)
         self.steps += 1
         self._begin_step()
-        step = self._update_param
-        for args in work:
-            step(*args)
+        self._apply(work)
 
     def _begin_step(self) -> None:
         """Per-step scalars (Adam's bias-corrected lr); ``self.steps`` is already incremented."""
+
+    def _apply(self, work: list[tuple[np.ndarray, ...]]) -> None:
+        """Update each parameter of ``work`` (``(p, g, scratch, *state)`` tuples, all checked)."""
+        step = self._update_param
+        for args in work:
+            step(*args)
 
     def _update_param(self, p: np.ndarray, g: np.ndarray, tmp: np.ndarray, *state: np.ndarray) -> None:
         raise NotImplementedError
 
     def _prepare(self, params: Mapping[str, Any], grads: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Check ``params`` against ``grads`` and return ``(p, g, scratch, *state)`` per parameter."""
-        where = f"{type(self).__name__}.update"
         if not isinstance(params, (dict, Mapping)) or not isinstance(grads, (dict, Mapping)):
             raise TypeError(
-                f"{where}: params and grads must be dicts of name → array, "
+                f"{self._where}: params and grads must be dicts of name → array, "
                 f"got {type(params).__name__} and {type(grads).__name__}"
             )
         if len(grads) != len(params):  # equal sizes and no name missing from grads (checked below): same names
             extra = [key for key in grads if key not in params]
             if extra:
-                raise ValueError(f"{where}: grads has {extra[0]!r}, which is not a parameter (params: {list(params)})")
+                raise ValueError(
+                    f"{self._where}: grads has {extra[0]!r}, which is not a parameter (params: {list(params)})"
+                )
         plans = self._plans
         work = []
         for key, p in params.items():
             plan = plans.get(key)
             if plan is None or plan[0] is not p or plan[1].shape != p.shape:
-                plan = plans[key] = self._plan(key, p, where)
-            if key not in grads:
-                raise ValueError(f"{where}: grads has no entry for parameter {key!r} (grads: {list(grads)})")
-            g = grads[key]
+                plan = plans[key] = self._plan(key, p, self._where)
+            g = grads.get(key, _MISSING)
             if type(g) is not np.ndarray:
+                if g is _MISSING:
+                    raise ValueError(f"{self._where}: grads has no entry for parameter {key!r} (grads: {list(grads)})")
                 g = np.asarray(g)
-            if g.shape != p.shape:
-                raise ValueError(f"{where}: grads[{key!r}] has shape {g.shape}, expected {p.shape} (params[{key!r}])")
-            if g.dtype.kind not in "iuf":
-                raise ValueError(f"{where}: grads[{key!r}] must hold real numbers, got dtype {g.dtype}")
+            if g.shape != p.shape or g.dtype.kind not in "iuf":
+                if g.shape != p.shape:
+                    raise ValueError(
+                        f"{self._where}: grads[{key!r}] has shape {g.shape}, expected {p.shape} (params[{key!r}])"
+                    )
+                raise ValueError(f"{self._where}: grads[{key!r}] must hold real numbers, got dtype {g.dtype}")
             work.append((p, g, *plan[1:]))
         return work
+
+    @property
+    def _where(self) -> str:
+        return f"{type(self).__name__}.update"  # built only for messages
 
     def _plan(self, key: str, p: Any, where: str) -> tuple[np.ndarray, ...]:
         """Check a parameter array new to the optimizer; find or create its state and scratch."""
@@ -269,9 +284,12 @@ class SGD(Optimizer):
     def __init__(self, lr: float = 0.01) -> None:
         super().__init__(lr)
 
-    def _update_param(self, p: np.ndarray, g: np.ndarray, tmp: np.ndarray) -> None:
-        np.multiply(g, self._lr, out=tmp)
-        np.subtract(p, tmp, out=p)
+    def _apply(self, work: list[tuple[np.ndarray, ...]]) -> None:
+        # The loop written out (no call per parameter): SGD is the training hot path.
+        lr = self._lr
+        for p, g, tmp in work:
+            np.multiply(g, lr, out=tmp)
+            np.subtract(p, tmp, out=p)
 
 
 class Momentum(Optimizer):
