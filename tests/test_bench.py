@@ -10,6 +10,9 @@ from chainrule.bench import (
     FusedTwoLayerNet,
     book_one_hot,
     book_training_run,
+    format_run_table,
+    full_run_comparison,
+    fused_training_run,
     step_floor_us,
     time_steps,
     training_step_benchmark,
@@ -106,3 +109,91 @@ def test_run_measured_reports_the_childs_own_peak_memory():
     assert 10 < result["peak_mb"] < parent_ballast.nbytes / 2**20  # the child alone: NumPy and 3 small matrices
     version = run_measured(["-m", "chainrule", "--version"])
     assert version["returncode"] == 0 and version["stdout"].startswith("chainrule ")
+
+
+def test_fused_step_takes_a_last_batch_smaller_than_its_buffers():
+    x, t = data()
+    net = TwoLayerNet(12, 7, 4, weight_init_std=0.5, dtype=np.float32, seed=4)
+    fused = FusedTwoLayerNet(*(net.params[k].copy() for k in ("W1", "b1", "W2", "b2")), batch=10)
+    idx = np.arange(30, 37)  # 7 rows into buffers of 10
+    loss = fused.train_step(x, t, idx, 0.1)
+    grads = net.gradient(x[idx], t[idx])
+    assert loss == pytest.approx(net.last_layer.loss, rel=1e-5)
+    SGD(lr=0.1).update(net.params, grads)
+    np.testing.assert_allclose(fused.W1, net.params["W1"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(fused.b2, net.params["b2"], rtol=1e-5, atol=1e-6)
+
+
+def test_fused_evaluate_agrees_with_chainrule_evaluate():
+    from chainrule.train import evaluate
+
+    x, t = data(n=250)
+    net = TwoLayerNet(12, 7, 4, weight_init_std=0.8, dtype=np.float32, seed=5)
+    fused = FusedTwoLayerNet(*(net.params[k].copy() for k in ("W1", "b1", "W2", "b2")), batch=10)
+    loss, acc = fused.evaluate(x, t, chunk=64)  # chunks of 64 with a short last one
+    ours_loss, ours_acc = evaluate(net, x, t)
+    assert acc == ours_acc and 0.2 < acc < 1
+    assert loss == pytest.approx(ours_loss, rel=1e-5)
+
+
+def test_fused_training_run_trains_on_the_same_schedule_as_the_trainer():
+    # Same seed → same initial weights and the same batches as Trainer (one Generator: W1, W2,
+    # then a permutation per epoch); 130 steps of 20 = 5 epochs of 25 steps and a partial sixth.
+    from chainrule.optim import SGD as SGD_
+    from chainrule.train import Trainer
+
+    r = np.random.default_rng(6)
+    x = r.random((600, 8), dtype=np.float32)
+    t = (x[:, 0] + x[:, 1] > x[:, 2] + 0.5).astype(np.int64) + (x[:, 3] > 0.7)
+    x_train, t_train, x_test, t_test = x[:500], t[:500], x[500:], t[500:]
+    fused = fused_training_run(x_train, t_train, x_test, t_test, iters=130, batch_size=20, lr=0.5, seed=3)
+    rng = np.random.default_rng(3)
+    net = TwoLayerNet(8, 50, 3, dtype=np.float32, seed=rng)
+    trainer = Trainer(net, SGD_(lr=0.5), x_train, t_train, x_test, t_test, iters=130, batch_size=20, rng=rng)
+    trainer.fit()
+    assert fused["test_acc"] == trainer.final["test_acc"] and fused["test_acc"] > 0.7
+    assert fused["seconds"] > 0
+
+
+def test_full_run_comparison_rotates_the_order_and_collects_every_round(monkeypatch):
+    import chainrule.bench as bench
+
+    order = []
+
+    def fake_run(name, dataset, workdir, iters):
+        order.append(name)
+        seconds = {"chainrule": 2.0, "book": 8.0, "fused": 1.5}[name] + len(order) / 100
+        return {"seconds": seconds, "peak_mb": 100.0 + len(order), "test_acc": 0.9 if name != "book" else 0.89}
+
+    monkeypatch.setattr(bench, "_whole_run", fake_run)
+    runs = full_run_comparison("fashion-mnist", "unused", repeats=3)
+    assert order == ["chainrule", "book", "fused", "book", "fused", "chainrule", "fused", "chainrule", "book"]
+    assert runs["chainrule"]["seconds"] == [2.01, 2.06, 2.08]
+    assert runs["book"]["peak_mb"] == [102.0, 104.0, 109.0]
+    table = format_run_table(runs, "fashion-mnist", data_mb=209.0)
+    assert "| `chainrule train` (float32) | 2.06 | 2.0, 2.1, 2.1 | 0.9000 | 108 |" in table
+    assert f"book ÷ chainrule {8.04 / 2.06:.2f}×" in table and "median of 3 interleaved rounds" in table
+    assert "-1.00 points" not in table and "+1.00 points" in table
+    assert "2 × 209 MB (float32 data) + 100 MB = 518 MB" in table
+    with pytest.raises(ValueError, match="repeats must be a positive integer, got 0"):
+        full_run_comparison("fashion-mnist", "unused", repeats=0)
+
+
+def test_full_run_comparison_runs_each_implementation_in_its_own_process(tmp_path, monkeypatch):
+    from chainrule.datasets import DatasetError, load_dataset
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the children inherit it
+    monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path / "mpl"))
+
+    try:
+        load_dataset("fashion-mnist", download=False)
+    except DatasetError:
+        pytest.skip("Fashion-MNIST is not on this machine (apt-get install dataset-fashion-mnist)")
+    runs = full_run_comparison("fashion-mnist", str(tmp_path), repeats=1, iters=40)
+    assert set(runs) == {"chainrule", "book", "fused"}
+    for run in runs.values():
+        assert len(run["seconds"]) == 1 and run["seconds"][0] > 0
+        assert run["peak_mb"][0] > 200  # each child holds the float32 data set (209 MB)
+        assert 0.3 < run["test_acc"] < 1
+    assert runs["fused"]["test_acc"] == pytest.approx(runs["chainrule"]["test_acc"], abs=0.002)
+    assert (tmp_path / "chainrule-run" / "curves.png").is_file()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from chainrule.cli.train import positive_int
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -12,7 +14,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Time one training step of the 784-50-10 network through chainrule, the book's float64 "
             "structure, a hand-fused float32 NumPy loop and PyTorch eager (if installed), interleaved "
-            "in one process, and print medians and ratios."
+            "in one process, and print medians and ratios. --full adds the whole default training run "
+            "against the book's loop and the fused loop, each in its own process, with peak memory."
         ),
     )
     parser.add_argument(
@@ -26,11 +29,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--full", action="store_true", help="also the whole default training run vs the book's loop (minutes)"
     )
     parser.add_argument("--quick", action="store_true", help="fewer timing rounds (noisier)")
+    parser.add_argument(
+        "--repeat",
+        type=positive_int,
+        default=3,
+        metavar="N",
+        help="interleaved rounds of the whole-run comparison with --full (default 3; the median is shown)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from chainrule.bench import benchmark_report
 
-    print(benchmark_report(args.dataset, full=args.full, larger=args.larger, quick=args.quick))
+    print(benchmark_report(args.dataset, full=args.full, larger=args.larger, quick=args.quick, repeats=args.repeat))
     return 0
