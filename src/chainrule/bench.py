@@ -481,7 +481,7 @@ def fused_training_run(
         for step in range(steps):
             net.train_step(x_train, t_train, perm[step * batch_size : (step + 1) * batch_size], lr)
         done += steps
-        net.evaluate(x_train, t_train)
+        net.evaluate(x_train, t_train)  # timed like chainrule's per-epoch evaluation; the value is unused
         test_acc = net.evaluate(x_test, t_test)[1]
     return {"seconds": time.perf_counter() - start, "test_acc": test_acc}
 
@@ -511,20 +511,14 @@ else:  # --call package.module:function ARG...: print the function's JSON-able r
 """
 
 
-def book_training_on(dataset: str, iters: str = "10000") -> dict[str, float]:
-    """``book_training_run`` on a named data set (what the whole-run comparison runs in a child)."""
+def training_run_on(implementation: str, dataset: str, iters: str = "10000") -> dict[str, float]:
+    """``book_training_run`` or ``fused_training_run`` (``implementation`` "book" or "fused") on a
+    named data set: what the whole-run comparison runs in a child, with its arguments as text."""
     from chainrule.datasets import load_dataset
 
+    runs = {"book": book_training_run, "fused": fused_training_run}
     (x_train, t_train), (x_test, t_test) = load_dataset(dataset)
-    return book_training_run(x_train, t_train, x_test, t_test, iters=int(iters))
-
-
-def fused_training_on(dataset: str, iters: str = "10000") -> dict[str, float]:
-    """``fused_training_run`` on a named data set (run in a child by the whole-run comparison)."""
-    from chainrule.datasets import load_dataset
-
-    (x_train, t_train), (x_test, t_test) = load_dataset(dataset)
-    return fused_training_run(x_train, t_train, x_test, t_test, iters=int(iters))
+    return runs[implementation](x_train, t_train, x_test, t_test, iters=int(iters))
 
 
 def run_measured(python_args: list[str]) -> dict[str, Any]:
@@ -614,6 +608,11 @@ def load_bench_data(dataset: str = "auto", seed: int = 0) -> tuple[tuple[np.ndar
     return (x_train, t_train, x_test, t_test), "synthetic (random 60,000 + 10,000 images of 784 pixels)"
 
 
+def _check_repeats(repeats: Any, where: str) -> None:
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"{where}: repeats must be a positive integer, got {repeats!r}")
+
+
 #: The whole-run implementations, in the order the first round runs them.
 WHOLE_RUNS: tuple[str, ...] = ("chainrule", "book", "fused")
 
@@ -630,9 +629,8 @@ def _whole_run(name: str, dataset: str, workdir: str, iters: int | None) -> dict
         args = ["-m", "chainrule", "train", "--dataset", dataset, "--no-progress", "--out", str(out)]
         result = run_measured(args + ([] if iters is None else ["--iters", str(iters)]))
     else:
-        function = {"book": "book_training_on", "fused": "fused_training_on"}[name]
-        steps = str(10000 if iters is None else iters)
-        result = run_measured(["--call", f"chainrule.bench:{function}", dataset, steps])
+        steps = [] if iters is None else [str(iters)]
+        result = run_measured(["--call", "chainrule.bench:training_run_on", name, dataset, *steps])
     if result["returncode"] != 0:
         raise RuntimeError(f"the {name} training run failed: {result['stderr'].strip()[-500:]}")
     if name == "chainrule":
@@ -655,8 +653,7 @@ def full_run_comparison(
     default run's 10,000 steps). Returns, per implementation: ``seconds`` and ``peak_mb`` (one
     entry per round) and ``test_acc`` (the same every round: the runs are seeded).
     """
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"full_run_comparison: repeats must be a positive integer, got {repeats!r}")
+    _check_repeats(repeats, "full_run_comparison")
     runs: dict[str, dict[str, Any]] = {name: {"seconds": [], "peak_mb": [], "test_acc": None} for name in WHOLE_RUNS}
     for r in range(repeats):
         k = r % len(WHOLE_RUNS)
@@ -716,8 +713,7 @@ def benchmark_report(
     import platform
     import tempfile
 
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"benchmark_report: repeats must be a positive integer, got {repeats!r}")
+    _check_repeats(repeats, "benchmark_report")  # before minutes of step timing, not after
     (x_train, t_train, x_test, t_test), description = load_bench_data(dataset)
     rounds, per_round = (3, 20) if quick else (9, 50)
     gflops = gemm_gflops()
