@@ -2,6 +2,8 @@
 
 Each helper raises an exception whose message names the caller (``where``), the expected
 value and the actual one, so a user can fix the call without reading chainrule's code.
+``is_int`` / ``is_real`` are the one place that says which Python and NumPy scalars count as
+integers and real numbers (``True`` is neither).
 """
 
 from __future__ import annotations
@@ -11,7 +13,104 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["as_float_array", "check_labels", "require_forward", "shape_of"]
+__all__ = [
+    "FLOAT_DTYPES",
+    "as_float_array",
+    "check_bool",
+    "check_float_dtype",
+    "check_fraction",
+    "check_int",
+    "check_labels",
+    "check_real",
+    "is_int",
+    "is_real",
+    "require_forward",
+    "shape_of",
+]
+
+#: The floating dtypes networks are built in.
+FLOAT_DTYPES: tuple[np.dtype, ...] = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def is_int(value: Any) -> bool:
+    """An integer scalar (Python or NumPy), booleans excluded."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def is_real(value: Any) -> bool:
+    """A real scalar (Python or NumPy integer or float), booleans excluded."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_int(value: Any, name: str, where: str, *, minimum: int = 1, expected: str | None = None) -> int:
+    """``value`` as an int when it is an integer >= ``minimum``; else ``ValueError``.
+
+    The message says ``{where}: {name} must be {expected}, got {value!r}``; ``expected`` defaults
+    to "a positive integer" (minimum 1), "an integer >= 0" (minimum 0) or "an integer >= m".
+    """
+    if not is_int(value) or value < minimum:
+        if expected is None:
+            expected = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"{where}: {name} must be {expected}, got {value!r}")
+    return int(value)
+
+
+def check_real(
+    value: Any,
+    name: str,
+    where: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """``value`` as a float when it is a finite real number in the given range; else ``ValueError``.
+
+    ``low``/``high`` bound the range (closed unless ``low_open``/``high_open``). Messages:
+    "must be a real number", "must be finite", "must be a positive number" (low 0, open),
+    "must be >= L", "must be <= H" or "must lie in [L, H)".
+    """
+    if not is_real(value):
+        raise ValueError(f"{where}: {name} must be a real number, got {value!r}")
+    number = float(value)
+    if not np.isfinite(number):
+        raise ValueError(f"{where}: {name} must be finite, got {value!r}")
+    too_low = low is not None and (number <= low if low_open else number < low)
+    too_high = high is not None and (number >= high if high_open else number > high)
+    if too_low or too_high:
+        if low is not None and high is not None:
+            rule = f"lie in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        elif low is not None:
+            rule = "be a positive number" if low == 0 and low_open else f"be {'>' if low_open else '>='} {low:g}"
+        else:
+            rule = f"be {'<' if high_open else '<='} {high:g}"
+        raise ValueError(f"{where}: {name} must {rule}, got {value!r}")
+    return number
+
+
+def check_fraction(value: Any, name: str, where: str, *, closed: bool = False) -> float:
+    """A real number in [0, 1) (or [0, 1] when ``closed``), as float."""
+    return check_real(value, name, where, low=0.0, high=1.0, high_open=not closed)
+
+
+def check_bool(value: Any, name: str, where: str) -> bool:
+    """``value`` when it is True or False (Python or NumPy); else ``ValueError``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{where}: {name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_float_dtype(dtype: Any, where: str, *, allowed: tuple[np.dtype, ...] | None = FLOAT_DTYPES) -> np.dtype:
+    """``dtype`` as a NumPy floating dtype: one of ``allowed`` (float32, float64), or any float if None."""
+    expected = "float32 or float64" if allowed == FLOAT_DTYPES else "a floating-point type"
+    try:
+        result = np.dtype(dtype)
+    except TypeError as exc:
+        raise ValueError(f"{where}: dtype must be {expected}, got {dtype!r}") from exc
+    if result.kind != "f" or (allowed is not None and result not in allowed):
+        raise ValueError(f"{where}: dtype must be {expected}, got {result}")
+    return result
 
 
 def shape_of(value: Any) -> tuple[int, ...]:
