@@ -29,10 +29,13 @@ from chainrule.datasets import (
     IDX_FILES,
     DatasetError,
     Digest,
+    download,
+    idx,
     load_dataset,
     load_fashion_mnist,
     load_mnist,
     load_spiral,
+    sources,
 )
 
 REAL_MNIST = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mnist"
@@ -119,11 +122,11 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     monkeypatch.delenv("CHAINRULE_DATA", raising=False)
     system = tmp_path / "system" / "mnist"
-    monkeypatch.setattr(
-        datasets, "SYSTEM_DIRS", {"mnist": (system,), "fashion-mnist": (tmp_path / "system" / "fashion",)}
-    )
-    monkeypatch.setattr(datasets, "MIRRORS", {"mnist": (), "fashion-mnist": ()})
-    monkeypatch.setattr(datasets, "TIMEOUT", 0.5)
+    monkeypatch.setitem(sources.SYSTEM_DIRS, "mnist", (system,))
+    monkeypatch.setitem(sources.SYSTEM_DIRS, "fashion-mnist", (tmp_path / "system" / "fashion",))
+    monkeypatch.setitem(sources.MIRRORS, "mnist", ())
+    monkeypatch.setitem(sources.MIRRORS, "fashion-mnist", ())
+    monkeypatch.setattr(download, "TIMEOUT", 0.5)
     return Env(tmp_path, tmp_path / "xdg" / "chainrule", system)
 
 
@@ -236,8 +239,8 @@ needs_real_mnist = pytest.mark.skipif(
 
 @needs_real_mnist
 def test_real_mnist_test_set_parses() -> None:
-    x = datasets._parse_idx(datasets._read_idx_bytes(REAL_MNIST / (TEST_X + ".gz"))[0], REAL_MNIST)
-    t = datasets._parse_idx(datasets._read_idx_bytes(REAL_MNIST / (TEST_T + ".gz"))[0], REAL_MNIST)
+    x = idx.parse_idx(idx.read_idx_bytes(REAL_MNIST / (TEST_X + ".gz"))[0], REAL_MNIST)
+    t = idx.parse_idx(idx.read_idx_bytes(REAL_MNIST / (TEST_T + ".gz"))[0], REAL_MNIST)
     assert x.shape == (10000, 28, 28) and x.dtype == np.uint8
     assert t.shape == (10000,) and set(np.unique(t)) == set(range(10))
     assert t[:5].tolist() == [7, 2, 1, 0, 4]
@@ -248,16 +251,16 @@ def test_real_mnist_test_set_parses() -> None:
 @pytest.mark.parametrize("base", [TRAIN_T, TEST_X, TEST_T])
 def test_real_mnist_digests(base: str) -> None:
     path = REAL_MNIST / (base + ".gz")
-    data, gz_md5 = datasets._read_idx_bytes(path)
+    data, gz_md5 = idx.read_idx_bytes(path)
     digest = datasets.DIGESTS["mnist"][base]
     assert gz_md5 == digest.gzip_md5
     assert hashlib.sha256(data).hexdigest() == digest.sha256
-    assert datasets._digest_ok(digest, gz_md5, data)
+    assert idx.digest_ok(digest, gz_md5, data)
     # A recompressed copy (as a distribution ships) has another MD5 but passes on its content.
     recompressed = gzip.compress(data, compresslevel=1, mtime=12345)
     assert hashlib.md5(recompressed).hexdigest() != digest.gzip_md5
-    assert datasets._digest_ok(digest, hashlib.md5(recompressed).hexdigest(), data)
-    assert not datasets._digest_ok(digest, gz_md5[::-1], data[:-1] + b"\x01")
+    assert idx.digest_ok(digest, hashlib.md5(recompressed).hexdigest(), data)
+    assert not idx.digest_ok(digest, gz_md5[::-1], data[:-1] + b"\x01")
 
 
 @needs_real_mnist
@@ -464,13 +467,13 @@ def test_cache_beats_system(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     shutil.copytree(env.cache / "mnist", env.system)
     monkeypatch.setitem(datasets.DIGESTS, "mnist", digests_of(env.system))
     read: list[Path] = []
-    original = datasets._read_idx_bytes
+    original = idx.read_idx_bytes
 
     def spy(path: Path):
         read.append(path)
         return original(path)
 
-    monkeypatch.setattr(datasets, "_read_idx_bytes", spy)
+    monkeypatch.setattr(idx, "read_idx_bytes", spy)
     assert_same(raw_load(download=False), raw)
     assert len(read) == 4 and all(p.parent == env.cache / "mnist" for p in read)
 
@@ -512,8 +515,8 @@ def _forbid_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(*args, **kwargs):
         raise AssertionError("IDX files were parsed again")
 
-    monkeypatch.setattr(datasets, "_parse_idx", boom)
-    monkeypatch.setattr(datasets, "_read_idx_bytes", boom)
+    monkeypatch.setattr(idx, "parse_idx", boom)
+    monkeypatch.setattr(idx, "read_idx_bytes", boom)
 
 
 def test_npz_cache_hit_for_verified_data(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -589,13 +592,13 @@ def test_unwritable_cache_only_costs_speed(env: Env, monkeypatch: pytest.MonkeyP
 def test_download_into_cache_then_offline(env: Env, mirror: MirrorServer, monkeypatch) -> None:
     raw = serve_official_set(mirror, monkeypatch)
     mirror.routes["good"] = "serve"
-    monkeypatch.setattr(datasets, "MIRRORS", {"mnist": (mirror.url("good"),)})
+    monkeypatch.setitem(sources.MIRRORS, "mnist", (mirror.url("good"),))
     assert_same(raw_load(), raw)
     assert sorted(p.name for p in (env.cache / "mnist").glob("*.gz")) == sorted(b + ".gz" for b in IDX_FILES)
     assert len(mirror.requests) == 4
     assert all(agent.startswith("chainrule/") for _, agent in mirror.requests)
     assert no_temp_files(env.cache)
-    monkeypatch.setattr(datasets, "MIRRORS", {"mnist": (dead_url(),)})
+    monkeypatch.setitem(sources.MIRRORS, "mnist", (dead_url(),))
     assert_same(raw_load(), raw)
     assert len(mirror.requests) == 4
 
@@ -603,7 +606,7 @@ def test_download_into_cache_then_offline(env: Env, mirror: MirrorServer, monkey
 def test_download_false_never_touches_the_network(env: Env, mirror: MirrorServer, monkeypatch) -> None:
     serve_official_set(mirror, monkeypatch)
     mirror.routes["good"] = "serve"
-    monkeypatch.setattr(datasets, "MIRRORS", {"mnist": (mirror.url("good"),)})
+    monkeypatch.setitem(sources.MIRRORS, "mnist", (mirror.url("good"),))
     with pytest.raises(DatasetError, match="download=False"):
         load_mnist(download=False)
     assert mirror.requests == []
@@ -613,8 +616,8 @@ def test_download_false_never_touches_the_network(env: Env, mirror: MirrorServer
 def test_next_mirror_after_failure(env: Env, mirror: MirrorServer, monkeypatch, first: str) -> None:
     raw = serve_official_set(mirror, monkeypatch)
     mirror.routes.update(bad=first, good="serve")
-    monkeypatch.setattr(datasets, "MIRRORS", {"mnist": (mirror.url("bad"), mirror.url("good"))})
-    monkeypatch.setattr(datasets, "TIMEOUT", 0.3)
+    monkeypatch.setitem(sources.MIRRORS, "mnist", (mirror.url("bad"), mirror.url("good")))
+    monkeypatch.setattr(download, "TIMEOUT", 0.3)
     start = time.perf_counter()
     assert_same(raw_load(), raw)
     assert time.perf_counter() - start < 10
@@ -629,7 +632,7 @@ def test_recompressed_mirror_copy_passes(env: Env, mirror: MirrorServer, monkeyp
     for path in mirror.root.glob("*.gz"):
         path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes()), compresslevel=1, mtime=7))
     mirror.routes["good"] = "serve"
-    monkeypatch.setattr(datasets, "MIRRORS", {"mnist": (mirror.url("good"),)})
+    monkeypatch.setitem(sources.MIRRORS, "mnist", (mirror.url("good"),))
     assert_same(raw_load(), raw)
 
 
@@ -637,7 +640,8 @@ def test_offline_error_lists_every_url_and_the_ways_out(env: Env, mirror: Mirror
     serve_official_set(mirror, monkeypatch)
     mirror.routes.update(missing="404", bad="garbage")
     urls = (mirror.url("missing"), dead_url(), mirror.url("bad"))
-    monkeypatch.setattr(datasets, "MIRRORS", {"mnist": urls, "fashion-mnist": urls})
+    monkeypatch.setitem(sources.MIRRORS, "mnist", urls)
+    monkeypatch.setitem(sources.MIRRORS, "fashion-mnist", urls)
     monkeypatch.setitem(datasets.DIGESTS, "fashion-mnist", datasets.DIGESTS["mnist"])
     with pytest.raises(DatasetError) as info:
         load_mnist()
@@ -657,7 +661,7 @@ def test_failed_verification_in_cache_is_replaced_by_download(env: Env, mirror: 
     shutil.copytree(mirror.root, env.cache / "mnist")
     (env.cache / "mnist" / (TEST_X + ".gz")).write_bytes(b"damaged")
     mirror.routes["good"] = "serve"
-    monkeypatch.setattr(datasets, "MIRRORS", {"mnist": (mirror.url("good"),)})
+    monkeypatch.setitem(sources.MIRRORS, "mnist", (mirror.url("good"),))
     assert_same(raw_load(), raw)
     assert [p for p, _ in mirror.requests] == [f"/good/{TEST_X}.gz"]  # only the bad file
 
@@ -671,11 +675,11 @@ def test_download_function_progress_and_cleanup(tmp_path: Path, mirror: MirrorSe
     dest = tmp_path / "out" / "labels.gz"
     dest.parent.mkdir()
     with pytest.raises(DatasetError, match="interrupted transfer"):
-        datasets._download(mirror.url("cut") + "labels.gz", dest, digest, progress=progress)
+        download.download_file(mirror.url("cut") + "labels.gz", dest, digest, progress=progress)
     assert list(dest.parent.iterdir()) == []
     with pytest.raises(DatasetError, match="no digest"):
-        datasets._download(mirror.url("good") + "labels.gz", dest, None, progress=progress)
-    datasets._download(mirror.url("good") + "labels.gz", dest, digest, progress=progress)
+        download.download_file(mirror.url("good") + "labels.gz", dest, None, progress=progress)
+    download.download_file(mirror.url("good") + "labels.gz", dest, digest, progress=progress)
     assert dest.read_bytes() == blob and list(dest.parent.iterdir()) == [dest]
     err = capsys.readouterr().err
     assert ("labels.gz" in err) == progress  # tqdm's bar goes to stderr, and only when asked
@@ -683,12 +687,103 @@ def test_download_function_progress_and_cleanup(tmp_path: Path, mirror: MirrorSe
 
 def test_download_times_out(tmp_path: Path, mirror: MirrorServer, monkeypatch: pytest.MonkeyPatch) -> None:
     mirror.routes["slow"] = "sleep"
-    monkeypatch.setattr(datasets, "TIMEOUT", 0.2)
+    monkeypatch.setattr(download, "TIMEOUT", 0.2)
     start = time.perf_counter()
     with pytest.raises(DatasetError, match="timed out"):
-        datasets._download(mirror.url("slow") + "x.gz", tmp_path / "x.gz", Digest("0" * 32, None), progress=False)
+        download.download_file(mirror.url("slow") + "x.gz", tmp_path / "x.gz", Digest("0" * 32, None), progress=False)
     assert time.perf_counter() - start < 5
     assert list(tmp_path.iterdir()) == [tmp_path / "served"]
+
+
+class RecordingBar:
+    """What a progress factory's bar was told: the bytes of each update, and whether it was closed."""
+
+    def __init__(self, name: str, total: int | None) -> None:
+        self.name, self.total = name, total
+        self.updates: list[int] = []
+        self.closed = 0
+
+    def update(self, n: int) -> None:
+        self.updates.append(n)
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_progress_factory_gets_name_total_and_every_byte(env: Env, mirror: MirrorServer, monkeypatch, capsys) -> None:
+    raw = serve_official_set(mirror, monkeypatch, n_train=200)  # the training images span several chunks
+    mirror.routes["good"] = "serve"
+    monkeypatch.setitem(sources.MIRRORS, "mnist", (mirror.url("good"),))
+    bars: list[RecordingBar] = []
+
+    def factory(name: str, total: int | None) -> RecordingBar:
+        bars.append(RecordingBar(name, total))
+        return bars[-1]
+
+    assert_same(load_dataset("mnist", normalize=False, flatten=False, progress=factory), raw)
+    assert [bar.name for bar in bars] == [base + ".gz" for base in IDX_FILES]
+    for bar in bars:
+        size = (mirror.root / bar.name).stat().st_size
+        assert bar.total == size  # the Content-Length
+        assert sum(bar.updates) == size and all(n > 0 for n in bar.updates)
+        assert bar.closed == 1
+    assert len(bars[0].updates) > 1
+    assert capsys.readouterr() == ("", "")  # the factory decides what is shown; the library prints nothing
+
+
+def test_failed_download_closes_its_bar(tmp_path: Path, mirror: MirrorServer) -> None:
+    (mirror.root / "labels.gz").write_bytes(gzip.compress(idx_bytes(np.arange(5000) % 10), mtime=0))
+    mirror.routes["cut"] = "truncate"
+    bars: list[RecordingBar] = []
+
+    def factory(name: str, total: int | None) -> RecordingBar:
+        bars.append(RecordingBar(name, total))
+        return bars[-1]
+
+    with pytest.raises(DatasetError, match="interrupted transfer"):
+        download.download_file(
+            mirror.url("cut") + "labels.gz", tmp_path / "labels.gz", Digest("0" * 32, None), progress=factory
+        )
+    (bar,) = bars
+    assert bar.name == "labels.gz" and bar.closed == 1
+    # Told exactly what arrived: the server promised 1000 bytes more than the file, then sent half of it.
+    assert sum(bar.updates) == (bar.total - 1000) // 2
+
+
+def test_downloads_show_nothing_by_default(env: Env, mirror: MirrorServer, monkeypatch, capsys) -> None:
+    raw = serve_official_set(mirror, monkeypatch)
+    mirror.routes["good"] = "serve"
+    monkeypatch.setitem(sources.MIRRORS, "mnist", (mirror.url("good"),))
+    assert_same(raw_load(), raw)
+    assert len(mirror.requests) == 4
+    assert capsys.readouterr() == ("", "")
+
+
+@pytest.mark.parametrize("progress", ["yes", 1])
+def test_bad_progress_is_rejected_before_any_lookup(env: Env, progress) -> None:
+    with pytest.raises(ValueError, match="load_mnist: progress must be True, False, None or a callable"):
+        load_mnist(progress=progress)
+    with pytest.raises(ValueError, match="load_fashion_mnist: progress must be"):
+        load_fashion_mnist(progress=progress)
+
+
+def test_written_files_get_the_usual_mode(env: Env, mirror: MirrorServer, monkeypatch) -> None:
+    """Downloads and the .npz cache are created like any other file (0o666 & ~umask), not 0o600."""
+    raw = serve_official_set(mirror, monkeypatch)
+    mirror.routes["good"] = "serve"
+    monkeypatch.setitem(sources.MIRRORS, "mnist", (mirror.url("good"),))
+    folder = env.tmp / "user"
+    make_set(folder)
+    old = os.umask(0o027)
+    try:
+        assert_same(raw_load(), raw)
+        raw_load(data_dir=folder)
+    finally:
+        os.umask(old)
+    written = [*(env.cache / "mnist").glob("*.gz"), *(env.cache / "mnist").glob("*.npz")]
+    written += (env.cache / "folders").glob("*.npz")
+    assert len(written) == 6
+    assert {path.name: path.stat().st_mode & 0o777 for path in written} == {path.name: 0o640 for path in written}
 
 
 # --------------------------------------------------------------------------------------------
@@ -760,6 +855,16 @@ def test_names_and_dispatch(env: Env) -> None:
         load_dataset("cifar10")
 
 
+def test_load_dataset_spiral_ignores_file_loader_arguments(env: Env) -> None:
+    expected = load_spiral(n_per_class=10)
+    for kwargs in ({"data_dir": None}, {"download": False, "progress": True}, {"data_dir": None, "download": True}):
+        got = load_dataset("spiral", n_per_class=10, **kwargs)
+        np.testing.assert_array_equal(got[0][0], expected[0][0])
+        np.testing.assert_array_equal(got[1][1], expected[1][1])
+    with pytest.raises(DatasetError, match="data_dir applies to mnist and fashion-mnist; spiral is generated"):
+        load_dataset("spiral", data_dir="x")
+
+
 # --------------------------------------------------------------------------------------------
 # The real Fashion-MNIST (Debian's dataset-fashion-mnist), when installed
 # --------------------------------------------------------------------------------------------
@@ -770,7 +875,7 @@ def test_names_and_dispatch(env: Env) -> None:
     reason="apt-get install dataset-fashion-mnist to run this test",
 )
 def test_real_fashion_mnist(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(datasets, "SYSTEM_DIRS", {"fashion-mnist": (REAL_FASHION,)})
+    monkeypatch.setitem(sources.SYSTEM_DIRS, "fashion-mnist", (REAL_FASHION,))
     start = time.perf_counter()
     (x_train, t_train), (x_test, t_test) = load_fashion_mnist(download=False)
     first = time.perf_counter() - start

@@ -1,0 +1,42 @@
+"""The book's conventions for the arrays a loader returns: one-hot labels, scaled and shaped images."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+__all__ = ["Split", "one_hot", "to_book_format"]
+
+#: One split of a data set: ``(x, t)``.
+Split = tuple[np.ndarray, np.ndarray]
+
+
+def one_hot(t: np.ndarray, n_classes: int, dtype: np.dtype) -> np.ndarray:
+    """Class indices ``t`` ``(N,)`` as one-hot rows ``(N, n_classes)`` in ``dtype``."""
+    out = np.zeros((t.shape[0], n_classes), dtype=dtype)
+    out[np.arange(t.shape[0]), t] = 1
+    return out
+
+
+def to_book_format(
+    raw: Mapping[str, np.ndarray], normalize: bool, flatten: bool, one_hot_label: bool, dtype: np.dtype
+) -> tuple[Split, Split]:
+    """``(x_train, t_train), (x_test, t_test)`` from the raw uint8 arrays x_* ``(N, rows, cols)``, t_* ``(N,)``.
+
+    x: ``(N, rows*cols)`` when ``flatten``, else ``(N, 1, rows, cols)``; in ``dtype`` scaled to
+    [0, 1] when ``normalize``, else uint8. t: int64 ``(N,)``, or one-hot ``(N, C)`` in ``dtype``
+    with C = max(10, largest label + 1). ``dtype`` must be a float dtype when it is used.
+    """
+    n_classes = max(10, int(max(raw["t_train"].max(initial=0), raw["t_test"].max(initial=0))) + 1)
+    out: list[Split] = []
+    for split in ("train", "test"):
+        x, t = raw[f"x_{split}"], raw[f"t_{split}"].astype(np.int64)
+        if normalize:
+            x = x.astype(dtype)
+            x /= dtype.type(255.0)  # the book's x / 255.0; division keeps 255 exactly at 1.0
+        x = x.reshape(x.shape[0], -1) if flatten else x.reshape(x.shape[0], 1, *x.shape[1:])
+        if one_hot_label:
+            t = one_hot(t, n_classes, dtype)
+        out.append((x, t))
+    return out[0], out[1]
