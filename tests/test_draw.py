@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from chainrule import draw, draw_graph
+import chainrule.draw.dot as draw_dot
+from chainrule import _files, draw_graph
 from chainrule import graph as G
 from chainrule.draw import PNGDrawing, SVGDrawing, format_number, format_value
+from chainrule.draw.labels import text_width
+from chainrule.draw.layout import lay_out
+from chainrule.draw.png import MAX_PNG_SIDE
+from chainrule.draw.primitives import to_primitives
+from chainrule.draw.scene import build_scene
+from chainrule.draw.style import GRAD_COLOR
 from chainrule.expr import EXAMPLES, build_graph
 from chainrule.graph import Variable
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
+DOCS_APPLE_SVG = Path(__file__).resolve().parents[1] / "docs" / "apple.svg"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -77,12 +88,12 @@ def test_dot_carries_values_and_grads():
         assert number in dot
     assert "apple_num" in dot and "price" in dot and "×" in dot
     assert "220.00000000000003" not in dot
-    assert draw.GRAD_COLOR in dot
+    assert GRAD_COLOR in dot
 
 
 def test_dot_without_grads_or_values():
     price = apple_graph()
-    assert draw.GRAD_COLOR not in draw_graph(price, format="dot", grads=False)
+    assert GRAD_COLOR not in draw_graph(price, format="dot", grads=False)
     no_values = draw_graph(price, format="dot", values=False, grads=False)
     assert "220" not in no_values and "label=<apple>" in no_values
 
@@ -103,7 +114,7 @@ def test_dot_is_accepted_by_graphviz():
 
 
 def test_graphviz_engine_without_graphviz_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr(draw.shutil, "which", lambda name: None)
+    monkeypatch.setattr(draw_dot.shutil, "which", lambda name: None)
     with pytest.raises(FileNotFoundError, match="Graphviz"):
         draw_graph(apple_graph(), format="png", engine="graphviz")
 
@@ -119,7 +130,7 @@ def test_svg_is_well_formed_and_carries_the_numbers():
     labels = [t for t, _ in texts]
     for number in ("220", "100", "2", "1.1", "200"):
         assert number in labels
-    grads = [t for t, fill in texts if fill == draw.GRAD_COLOR]
+    grads = [t for t, fill in texts if fill == GRAD_COLOR]
     assert sorted(grads) == sorted(["2.2", "110", "200", "1.1", "1"])
     for name in ("apple", "apple_num", "tax", "price", "×"):
         assert name in labels
@@ -132,12 +143,18 @@ def test_svg_values_above_and_grads_below_each_arrow():
         texts.setdefault(el.text, []).append((float(el.get("x")), float(el.get("y")), el.get("fill")))
     ((x_value, y_value, _),) = texts["220"]
     ((x_grad, y_grad, fill),) = texts["1"]
-    assert fill == draw.GRAD_COLOR and x_value == x_grad and y_value < y_grad
+    assert fill == GRAD_COLOR and x_value == x_grad and y_value < y_grad
 
 
 def test_svg_before_backward_has_no_gradients():
     svg = draw_graph(apple_graph(backward=False))
-    assert not [t for t, fill in svg_texts(svg) if fill == draw.GRAD_COLOR]
+    assert not [t for t, fill in svg_texts(svg) if fill == GRAD_COLOR]
+
+
+def test_svg_of_the_apple_graph_is_the_one_in_the_docs():
+    # Pins the built-in layout and SVG writer byte for byte: docs/apple.svg is the README's picture.
+    svg = draw_graph(apple_graph(), format="svg")
+    assert str(svg).encode("utf-8") == DOCS_APPLE_SVG.read_bytes()
 
 
 def test_svg_escapes_names():
@@ -157,14 +174,14 @@ def test_labels_and_lines_do_not_collide(spec):
     values = {} if spec in EXAMPLES else {n: v for n, v in {"x": 1.5, "y": 2.0}.items() if n in spec}
     out = build_graph(spec, values)
     out.backward()
-    items, wires, end = draw._build(out, True, True)
-    bends = draw._layout(items, wires, end)
-    prims = draw._primitives(items, wires, bends)
+    items, wires, end = build_scene(out, True, True)
+    bends = lay_out(items, wires, end)
+    prims = to_primitives(items, wires, bends)
     symbols = {(it.x, it.label) for it in items if it.kind == "op"}
     boxes = []
     for p in prims:
         if p.kind == "text" and (p.x, p.text) not in symbols:
-            w = draw._text_width(p.text, p.size)
+            w = text_width(p.text, p.size)
             x0 = p.x - (w if p.anchor == "end" else w / 2 if p.anchor == "middle" else 0)
             boxes.append((p.text, x0, p.y - 0.75 * p.size, x0 + w, p.y + 0.2 * p.size))
     for it in items:
@@ -187,8 +204,8 @@ def test_labels_and_lines_do_not_collide(spec):
 
 
 def test_layout_keeps_the_main_line_straight_and_flows_left_to_right():
-    items, wires, end = draw._build(apple_graph(), True, True)
-    draw._layout(items, wires, end)
+    items, wires, end = build_scene(apple_graph(), True, True)
+    lay_out(items, wires, end)
     by_label = {it.label: it for it in items if it.kind != "op"}
     ops = [it for it in items if it.kind == "op"]
     assert by_label["apple"].y == ops[0].y == ops[1].y == by_label["price"].y
@@ -246,6 +263,29 @@ def test_failed_write_leaves_no_file(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("fmt", ["svg", "png", "dot"])
+def test_written_file_gets_the_usual_mode(tmp_path, fmt):
+    umask = os.umask(0)
+    os.umask(umask)
+    out = tmp_path / f"apple.{fmt}"
+    draw_graph(apple_graph(), format=fmt, path=out)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask
+
+
+def test_failure_while_writing_leaves_no_temporary_file(tmp_path, monkeypatch):
+    out = tmp_path / "apple.svg"
+    out.write_text("old drawing", encoding="utf-8")
+
+    def failing_fsync(fd):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(_files.os, "fsync", failing_fsync)  # fails after the data went into the temporary file
+    with pytest.raises(OSError, match="disk full"):
+        draw_graph(apple_graph(), path=out)
+    assert [p.name for p in tmp_path.iterdir()] == ["apple.svg"]
+    assert out.read_text(encoding="utf-8") == "old drawing"
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="format"):
         draw_graph(apple_graph(), format="jpeg")
@@ -280,7 +320,7 @@ def test_wide_graph_png_stays_within_size_limits():
         y = G.sigmoid(y)
     png = draw_graph(y, format="png")
     width = int.from_bytes(png[16:20], "big")
-    assert png.startswith(PNG_MAGIC) and width <= draw.MAX_PNG_SIDE
+    assert png.startswith(PNG_MAGIC) and width <= MAX_PNG_SIDE
 
 
 def test_drawings_are_deterministic():

@@ -1,0 +1,87 @@
+"""Draw a recorded computational graph the way chapter 5 of the book does.
+
+Operation nodes are circles holding their symbol (×, +, exp, ...), input variables are names on
+the left, the graph flows left to right, and every arrow carries the forward value above it
+and, once ``backward()`` has run, the gradient below it in red. A variable used twice splits at
+a small dot after its label (its gradient is the sum over both uses).
+
+The SVG and PNG pictures are laid out here, with no system binary: column = longest path from
+the inputs, row = a tidy tree layout that keeps each node level with its first input (the
+book's main line) and brings the other inputs in from below. SVG is written as text; PNG is
+drawn from the same layout with matplotlib (imported only then, never touching pyplot's
+global backend). ``format="dot"`` exports Graphviz source, and ``engine="graphviz"`` renders
+SVG or PNG with the ``dot`` program instead, when it is installed.
+
+The modules, each importing only those above it:
+
+- ``style``: colours, fonts and sizes;
+- ``labels``: numbers as people write them, label cleaning and width estimates;
+- ``scene``: the graph as items (leaves, operations, the output's end) and wires (one per variable);
+- ``layout``: columns, rows, coordinates, compaction, and the obstacles edges must avoid;
+- ``primitives``: edges routed around obstacles, and the shapes both renderers draw;
+- ``svg`` / ``png``: the two built-in renderers; ``dot``: Graphviz source and the ``dot`` engine.
+"""
+
+from __future__ import annotations
+
+import os
+
+from chainrule._files import atomic_write
+from chainrule.draw.dot import run_graphviz, to_dot
+from chainrule.draw.labels import format_number, format_value
+from chainrule.draw.layout import lay_out
+from chainrule.draw.png import PNGDrawing, render_png
+from chainrule.draw.primitives import to_primitives
+from chainrule.draw.scene import build_scene
+from chainrule.draw.svg import SVGDrawing, render_svg
+from chainrule.graph import Variable
+
+__all__ = ["ENGINES", "FORMATS", "PNGDrawing", "SVGDrawing", "draw_graph", "format_number", "format_value", "to_dot"]
+
+FORMATS = ("svg", "png", "dot")
+ENGINES = ("builtin", "graphviz")
+
+
+def draw_graph(
+    output: Variable,
+    *,
+    values: bool = True,
+    grads: bool = True,
+    format: str = "svg",  # noqa: A002 - the public name, as in matplotlib's savefig
+    path: str | os.PathLike[str] | None = None,
+    engine: str = "builtin",
+) -> str | bytes:
+    """Draw the graph that made ``output``: operations as circles, values above the arrows and,
+    where ``backward()`` has run, gradients below them in red.
+
+    ``format``: ``"svg"`` returns an :class:`SVGDrawing` (a ``str`` that Jupyter shows inline),
+    ``"png"`` a :class:`PNGDrawing` (``bytes``, also shown inline), ``"dot"`` Graphviz source
+    (``str``). ``path`` also writes the result there (atomically: a temporary file, then a
+    rename; the file gets the usual umask-respecting mode). ``values`` / ``grads`` turn the two
+    kinds of edge label off. ``engine="graphviz"`` renders SVG/PNG with the Graphviz ``dot``
+    program instead of the built-in layout (PNG uses matplotlib).
+    """
+    if not isinstance(output, Variable):
+        raise TypeError(f"draw_graph: expected a Variable, got {type(output).__name__}")
+    if format not in FORMATS:
+        raise ValueError(f"draw_graph: format must be one of {', '.join(FORMATS)}, got {format!r}")
+    if engine not in ENGINES:
+        raise ValueError(f"draw_graph: engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    result: str | bytes
+    if format == "dot":
+        result = to_dot(output, values=values, grads=grads)
+    elif engine == "graphviz":
+        data = run_graphviz(to_dot(output, values=values, grads=grads), format)
+        result = SVGDrawing(data.decode()) if format == "svg" else PNGDrawing(data)
+    else:
+        items, wires, end = build_scene(output, values, grads)
+        bends = lay_out(items, wires, end)
+        prims = to_primitives(items, wires, bends)
+        if format == "svg":
+            title = f"computational graph of {output.name}" if output.name else "computational graph"
+            result = SVGDrawing(render_svg(prims, title))
+        else:
+            result = PNGDrawing(render_png(prims))
+    if path is not None:
+        atomic_write(path, result.encode() if isinstance(result, str) else bytes(result))
+    return result
