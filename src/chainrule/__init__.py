@@ -4,6 +4,7 @@ The layers, network and gradient check of chapter 5 of *Deep Learning from Scrat
 book's names. ``import chainrule`` needs NumPy only.
 """
 
+from chainrule._version import __version__
 from chainrule.checkpoint import Checkpoint, CheckpointError, load_checkpoint, load_model, save_checkpoint
 from chainrule.draw import draw_graph
 from chainrule.functions import cross_entropy_error, sigmoid, softmax
@@ -29,8 +30,6 @@ from chainrule.layers import (
 from chainrule.models import MultiLayerNet, TwoLayerNet
 from chainrule.optim import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop, make_optimizer
 from chainrule.train import EarlyStopping, LRSchedule, Trainer, TrainingDiverged, evaluate
-
-__version__ = "0.1.0"
 
 __all__ = [
     "AddLayer",

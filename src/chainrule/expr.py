@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import graph
+import chainrule.graph as graph
+from chainrule._checks import is_real
 from chainrule.graph import Variable
 
 __all__ = ["EXAMPLES", "FUNCTIONS", "Example", "Expression", "build_graph", "parse_expression"]
@@ -140,7 +141,7 @@ def parse_expression(text: str) -> Expression:
             continue
         if isinstance(node, ast.Constant):
             value = node.value
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
+            if not is_real(value):
                 raise ValueError(f"only numbers are allowed as constants, got {_segment(text, node)}")
             if not np.isfinite(float(value)):
                 raise ValueError(f"number too large: {_segment(text, node)}")

@@ -6,8 +6,10 @@ runs :class:`~chainrule.layers.MulLayer`, ``x + y`` :class:`~chainrule.layers.Ad
 on. ``y.backward()`` then calls those layers' ``backward`` for you, in reverse topological order,
 so the automatic graph and the book's hand-called layers share one implementation of every
 derivative. The operations that chapter 5 has no layer for (subtraction, division, powers,
-exp, log, negation, matrix product, sum, mean, reshape, transpose) get small layer-style
-classes below, written in the same conventions as ``layers.py`` and usable by hand too.
+exp, log, negation, matrix product, sum, mean, reshape, transpose) are small layer-style
+classes in :mod:`chainrule.layers` too, usable by hand. This module is only the engine: the
+variables, the nodes that record each operation, the walk in topological order and ``no_grad``;
+it derives nothing itself.
 
 Conventions:
 
@@ -35,23 +37,30 @@ from typing import Any
 
 import numpy as np
 
-from chainrule._checks import as_float_array, require_forward, shape_of
-from chainrule.functions import sum_to
-from chainrule.layers import AddLayer, Affine, MulLayer, Relu, Sigmoid, SoftmaxWithLoss, Tanh
+from chainrule._checks import as_float_array, is_real
+from chainrule.layers import (
+    AddLayer,
+    Affine,
+    DivLayer,
+    Exp,
+    Log,
+    MatMul,
+    Mean,
+    MulLayer,
+    NegLayer,
+    PowLayer,
+    Relu,
+    Reshape,
+    Sigmoid,
+    SoftmaxWithLoss,
+    SubLayer,
+    Sum,
+    Tanh,
+    Transpose,
+)
 
 __all__ = [
-    "DivLayer",
-    "Exp",
-    "Log",
-    "MatMul",
-    "Mean",
-    "NegLayer",
     "Node",
-    "PowLayer",
-    "Reshape",
-    "SubLayer",
-    "Sum",
-    "Transpose",
     "Variable",
     "add",
     "affine",
@@ -99,246 +108,6 @@ def no_grad() -> Iterator[None]:
         yield
     finally:
         _recording.reset(token)
-
-
-# ---------------------------------------------------------------------------------------------
-# Layer-style nodes for the operations chapter 5 has no layer for. Same conventions as
-# layers.py: backward never writes into its arguments, multiplies by dout, returns gradients in
-# each input's shape (broadcasting undone by ``sum_to``), and raises before a forward.
-# ---------------------------------------------------------------------------------------------
-
-
-class SubLayer:
-    """Subtract node z = x - y. backward(dout) returns ``(dout, -dout)``, summed to each input's shape."""
-
-    def __init__(self) -> None:
-        self._x_shape: tuple[int, ...] | None = None
-        self._y_shape: tuple[int, ...] | None = None
-
-    def forward(self, x: Any, y: Any) -> Any:
-        self._x_shape, self._y_shape = shape_of(x), shape_of(y)
-        return x - y
-
-    def backward(self, dout: Any) -> tuple[Any, Any]:
-        require_forward(self, "_x_shape", "_y_shape")
-        return sum_to(dout, self._x_shape), sum_to(-dout, self._y_shape)
-
-
-class DivLayer:
-    """Divide node z = x / y. backward(dout) returns ``(dout / y, -dout · x / y²)``, summed to shape."""
-
-    def __init__(self) -> None:
-        self._x: Any = None
-        self._y: Any = None
-
-    def forward(self, x: Any, y: Any) -> Any:
-        self._x, self._y = x, y
-        return x / y
-
-    def backward(self, dout: Any) -> tuple[Any, Any]:
-        require_forward(self, "_x", "_y")
-        x, y = self._x, self._y
-        dx = sum_to(dout / y, shape_of(x))
-        dy = sum_to(-dout * x / (y * y), shape_of(y))
-        return dx, dy
-
-
-class PowLayer:
-    """Power node z = x ** c (x and c any shapes that broadcast).
-
-    backward(dout) returns ``(dout · c · x^(c-1), dout · z · ln x)``. The exponent's gradient is
-    defined for x > 0; at x = 0 it is 0 (z = 0 there for c > 0) and for x < 0 it is NaN (no
-    real derivative). Each is summed to its input's shape.
-    """
-
-    def __init__(self) -> None:
-        self._x: Any = None
-        self._c: Any = None
-        self._out: Any = None
-
-    def forward(self, x: Any, c: Any) -> Any:
-        self._x, self._c = x, c
-        self._out = x**c
-        return self._out
-
-    def backward(self, dout: Any) -> tuple[Any, Any]:
-        require_forward(self, "_x", "_c")
-        x, c = np.asarray(self._x), self._c
-        with np.errstate(divide="ignore", invalid="ignore"):
-            dx = dout * c * x ** (c - 1)
-            ln_x = np.where(x > 0, np.log(np.where(x > 0, x, 1)), np.where(x == 0, 0, np.nan))
-            dc = dout * self._out * ln_x.astype(x.dtype, copy=False)
-        return sum_to(dx, shape_of(self._x)), sum_to(dc, shape_of(c))
-
-
-class NegLayer:
-    """Negation y = -x. backward(dout) returns ``-dout``."""
-
-    def __init__(self) -> None:
-        self._shape: tuple[int, ...] | None = None
-
-    def forward(self, x: Any) -> Any:
-        self._shape = shape_of(x)
-        return -x
-
-    def backward(self, dout: Any) -> Any:
-        require_forward(self, "_shape")
-        return -dout
-
-
-class Exp:
-    """Exponential y = exp(x). backward(dout) returns ``dout · y``."""
-
-    def __init__(self) -> None:
-        self._out: np.ndarray | None = None
-
-    def forward(self, x: Any) -> np.ndarray:
-        self._out = np.exp(x)
-        return self._out
-
-    def backward(self, dout: Any) -> Any:
-        require_forward(self, "_out")
-        return dout * self._out
-
-
-class Log:
-    """Natural logarithm y = ln x. backward(dout) returns ``dout / x``."""
-
-    def __init__(self) -> None:
-        self._x: np.ndarray | None = None
-
-    def forward(self, x: Any) -> np.ndarray:
-        self._x = np.asarray(x)
-        return np.log(self._x)
-
-    def backward(self, dout: Any) -> Any:
-        require_forward(self, "_x")
-        return dout / self._x
-
-
-class MatMul:
-    """Matrix product y = x @ W for 1-D or 2-D operands (as ``np.matmul``).
-
-    Shapes: x (N, D) or (D,); W (D, M) or (D,) → y (N, M), (M,), (N,) or (). backward(dout)
-    returns ``(dout @ Wᵀ, xᵀ @ dout)`` with 1-D operands treated as a row (x) or column (W).
-    """
-
-    def __init__(self) -> None:
-        self._x: np.ndarray | None = None
-        self._W: np.ndarray | None = None
-
-    def forward(self, x: Any, W: Any) -> np.ndarray:
-        x, W = np.asarray(x), np.asarray(W)
-        if x.ndim not in (1, 2) or W.ndim not in (1, 2):
-            raise ValueError(f"MatMul: expected 1-D or 2-D operands, got shapes {x.shape} and {W.shape}")
-        if x.shape[-1] != W.shape[0]:
-            raise ValueError(f"MatMul: inner dimensions differ: x.shape={x.shape}, W.shape={W.shape}")
-        self._x, self._W = x, W
-        return x @ W
-
-    def backward(self, dout: Any) -> tuple[np.ndarray, np.ndarray]:
-        require_forward(self, "_x", "_W")
-        x, W = self._x, self._W
-        x2 = x.reshape(1, -1) if x.ndim == 1 else x  # a 1-D x is one row
-        W2 = W.reshape(-1, 1) if W.ndim == 1 else W  # a 1-D W is one column
-        dout2 = np.reshape(dout, (x2.shape[0], W2.shape[1]))
-        dx = (dout2 @ W2.T).reshape(x.shape)
-        dW = (x2.T @ dout2).reshape(W.shape)
-        return dx, dW
-
-
-def _normalize_axes(axis: int | tuple[int, ...] | None, ndim: int, where: str) -> tuple[int, ...]:
-    if axis is None:
-        return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    out = []
-    for a in axes:
-        if isinstance(a, bool) or not isinstance(a, (int, np.integer)) or not -ndim <= a < ndim:
-            raise ValueError(f"{where}: axis {a!r} is out of range for an input with {ndim} dimensions")
-        out.append(int(a) % ndim if ndim else 0)
-    if len(set(out)) != len(out):
-        raise ValueError(f"{where}: repeated axis in {axis!r}")
-    return tuple(sorted(out))
-
-
-class Sum:
-    """Sum y = Σ x over ``axis`` (None: all axes), keeping reduced axes as 1 when ``keepdims``.
-
-    backward(dout) broadcasts ``dout`` back to x's shape (a new array).
-    """
-
-    def __init__(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> None:
-        self.axis = axis
-        self.keepdims = bool(keepdims)
-        self._x_shape: tuple[int, ...] | None = None
-        self._axes: tuple[int, ...] = ()
-
-    def forward(self, x: Any) -> np.ndarray:
-        x = np.asarray(x)
-        self._axes = _normalize_axes(self.axis, x.ndim, type(self).__name__)
-        self._x_shape = x.shape
-        return np.asarray(np.sum(x, axis=self._axes, keepdims=self.keepdims))
-
-    def backward(self, dout: Any) -> np.ndarray:
-        require_forward(self, "_x_shape")
-        dout = np.asarray(dout)
-        if not self.keepdims:
-            dout = np.expand_dims(dout, self._axes)
-        return np.broadcast_to(dout, self._x_shape).copy()
-
-
-class Mean:
-    """Mean y = Σ x / n over ``axis`` (None: all axes). backward is ``Sum``'s, scaled by 1/n."""
-
-    def __init__(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> None:
-        self._sum = Sum(axis, keepdims)
-        self._n: int | None = None
-
-    def forward(self, x: Any) -> np.ndarray:
-        total = self._sum.forward(x)
-        self._n = int(np.prod([self._sum._x_shape[a] for a in self._sum._axes], dtype=np.int64))
-        return total / self._n
-
-    def backward(self, dout: Any) -> np.ndarray:
-        require_forward(self, "_n")
-        return self._sum.backward(np.asarray(dout) / self._n)
-
-
-class Reshape:
-    """Reshape y = x.reshape(shape). backward(dout) returns ``dout`` reshaped to x's shape."""
-
-    def __init__(self, shape: tuple[int, ...]) -> None:
-        self.shape = tuple(shape)
-        self._x_shape: tuple[int, ...] | None = None
-
-    def forward(self, x: Any) -> np.ndarray:
-        x = np.asarray(x)
-        self._x_shape = x.shape
-        return x.reshape(self.shape)
-
-    def backward(self, dout: Any) -> np.ndarray:
-        require_forward(self, "_x_shape")
-        return np.reshape(dout, self._x_shape)
-
-
-class Transpose:
-    """Axis permutation y = x.transpose(axes) (None: reverse the axes). backward applies the inverse."""
-
-    def __init__(self, axes: tuple[int, ...] | None = None) -> None:
-        self.axes = None if axes is None else tuple(int(a) for a in axes)
-        self._inverse: tuple[int, ...] | None = None
-
-    def forward(self, x: Any) -> np.ndarray:
-        x = np.asarray(x)
-        axes = tuple(range(x.ndim))[::-1] if self.axes is None else self.axes
-        if sorted(a % x.ndim if x.ndim else a for a in axes) != list(range(x.ndim)):
-            raise ValueError(f"Transpose: axes {axes} are not a permutation of {x.ndim} axes")
-        self._inverse = tuple(int(i) for i in np.argsort([a % x.ndim for a in axes]))
-        return np.transpose(x, axes)
-
-    def backward(self, dout: Any) -> np.ndarray:
-        require_forward(self, "_inverse")
-        return np.transpose(dout, self._inverse)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -639,7 +408,7 @@ def as_variable(value: Any, like: Variable | None = None) -> Variable:
     """
     if isinstance(value, Variable):
         return value
-    if like is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
+    if like is not None and isinstance(value, (int, float)) and is_real(value):
         return Variable._wrap(np.asarray(value, dtype=like.dtype), constant=True)
     return Variable._wrap(as_float_array(value, "graph", "operand"), constant=True)
 

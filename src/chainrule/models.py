@@ -16,27 +16,38 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from chainrule._checks import check_labels
+from chainrule._checks import (
+    FLOAT_DTYPES,
+    check_bool,
+    check_float_dtype,
+    check_fraction,
+    check_int,
+    check_labels,
+    check_real,
+    is_real,
+)
 from chainrule._rng import as_generator
 from chainrule.gradcheck import numerical_gradient
-from chainrule.layers import (
-    Affine,
-    BatchNormalization,
-    Dropout,
-    Relu,
-    Sigmoid,
-    SoftmaxWithLoss,
-    Tanh,
-    check_fraction,
-)
+from chainrule.layers import Affine, BatchNormalization, Dropout, Relu, Sigmoid, SoftmaxWithLoss, Tanh
 
-__all__ = ["MODELS", "MultiLayerNet", "ParameterDict", "TwoLayerNet", "build_model", "init_weight"]
+__all__ = [
+    "ACTIVATIONS",
+    "DTYPE_NAMES",
+    "MODELS",
+    "MODEL_NAMES",
+    "MultiLayerNet",
+    "ParameterDict",
+    "TwoLayerNet",
+    "build_model",
+    "init_weight",
+]
 
-FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+#: The float dtypes a network can be built in, by name (``dtype=`` and the CLI's ``--dtype``).
+DTYPE_NAMES: tuple[str, ...] = tuple(dt.name for dt in FLOAT_DTYPES)
 _MODAL_LAYERS = (Dropout, BatchNormalization)  # layers whose forward takes train_flg
 
 
@@ -65,17 +76,6 @@ class ParameterDict(dict):
             self[k] = v
 
 
-def check_dtype(dtype: Any, where: str) -> np.dtype:
-    """Return ``dtype`` as a NumPy dtype, accepting float32 and float64 only."""
-    try:
-        dt = np.dtype(dtype)
-    except TypeError as exc:
-        raise ValueError(f"{where}: dtype must be float32 or float64, got {dtype!r}") from exc
-    if dt not in FLOAT_DTYPES:
-        raise ValueError(f"{where}: dtype must be float32 or float64, got {dt}")
-    return dt
-
-
 def init_weight(rng: np.random.Generator, fan_in: int, fan_out: int, std: float | str, dtype: np.dtype) -> np.ndarray:
     """A (fan_in, fan_out) weight matrix drawn from N(0, s²).
 
@@ -101,12 +101,6 @@ def init_weight(rng: np.random.Generator, fan_in: int, fan_out: int, std: float 
     return (scale * rng.standard_normal((fan_in, fan_out))).astype(dtype)
 
 
-def _check_size(value: Any, name: str, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{where}: {name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 N = TypeVar("N", bound="_Network")
 
 
@@ -119,6 +113,9 @@ class _Network:
     weight names it applies to), then calls ``_link_grads()``; it also defines ``config``.
     """
 
+    model_name: ClassVar[str] = ""
+    #: The constructor's arguments, in order, as stored in ``config`` (every one is an attribute).
+    config_keys: ClassVar[tuple[str, ...]] = ()
     weight_decay: float = 0.0
     _decayed: tuple[str, ...] = ()
     _buffers: Mapping[str, np.ndarray] = MappingProxyType({})
@@ -132,7 +129,13 @@ class _Network:
 
     @property
     def config(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """Constructor arguments as JSON-ready values: ``{"model": model_name, key: value for
+        config_keys}`` (checkpoints store it; ``build_model`` and ``copy`` rebuild from it)."""
+        out: dict[str, Any] = {"model": self.model_name}
+        for key in self.config_keys:
+            value = getattr(self, key)
+            out[key] = value.name if isinstance(value, np.dtype) else list(value) if isinstance(value, list) else value
+        return out
 
     @property
     def buffers(self) -> ParameterDict:
@@ -216,7 +219,7 @@ class _Network:
         n = x.shape[0]
         if n == 0:
             raise ValueError(f"{type(self).__name__}.accuracy: x holds no samples")
-        step = n if batch_size is None else _check_size(batch_size, "batch_size", "accuracy")
+        step = n if batch_size is None else check_int(batch_size, "batch_size", "accuracy")
         correct = 0
         for start in range(0, n, step):
             scores = self.predict(x[start : start + step])
@@ -270,6 +273,9 @@ class TwoLayerNet(_Network):
     ``seed`` is an int, a ``np.random.Generator`` or None (fresh randomness).
     """
 
+    model_name: ClassVar[str] = "two-layer"
+    config_keys: ClassVar[tuple[str, ...]] = ("input_size", "hidden_size", "output_size", "weight_init_std", "dtype")
+
     def __init__(
         self,
         input_size: int,
@@ -281,11 +287,11 @@ class TwoLayerNet(_Network):
         seed: int | np.random.Generator | None = None,
     ) -> None:
         where = "TwoLayerNet"
-        self.input_size = _check_size(input_size, "input_size", where)
-        self.hidden_size = _check_size(hidden_size, "hidden_size", where)
-        self.output_size = _check_size(output_size, "output_size", where)
+        self.input_size = check_int(input_size, "input_size", where)
+        self.hidden_size = check_int(hidden_size, "hidden_size", where)
+        self.output_size = check_int(output_size, "output_size", where)
         self.weight_init_std = weight_init_std
-        self.dtype = check_dtype(dtype, where)
+        self.dtype = check_float_dtype(dtype, where)
         rng = as_generator(seed)
         self.params = ParameterDict()
         self.params["W1"] = init_weight(rng, self.input_size, self.hidden_size, weight_init_std, self.dtype)
@@ -299,18 +305,6 @@ class TwoLayerNet(_Network):
         self.layers["Affine2"] = Affine(self.params["W2"], self.params["b2"])
         self.last_layer = SoftmaxWithLoss()
         self._link_grads()
-
-    @property
-    def config(self) -> dict[str, Any]:
-        """Constructor arguments as JSON-ready values (used by checkpoints and ``copy``)."""
-        return {
-            "model": "two-layer",
-            "input_size": self.input_size,
-            "hidden_size": self.hidden_size,
-            "output_size": self.output_size,
-            "weight_init_std": self.weight_init_std,
-            "dtype": self.dtype.name,
-        }
 
 
 # activation name → layer class (MultiLayerNet's ``activation``)
@@ -337,6 +331,19 @@ class MultiLayerNet(_Network):
     (dropout masks drawn, running statistics updated); ``accuracy`` evaluates.
     """
 
+    model_name: ClassVar[str] = "mlp"
+    config_keys: ClassVar[tuple[str, ...]] = (
+        "input_size",
+        "hidden_sizes",
+        "output_size",
+        "activation",
+        "weight_init",
+        "batch_norm",
+        "dropout",
+        "weight_decay",
+        "dtype",
+    )
+
     def __init__(
         self,
         input_size: int,
@@ -352,21 +359,19 @@ class MultiLayerNet(_Network):
         seed: int | np.random.Generator | None = None,
     ) -> None:
         where = "MultiLayerNet"
-        self.input_size = _check_size(input_size, "input_size", where)
+        self.input_size = check_int(input_size, "input_size", where)
         if isinstance(hidden_sizes, (str, bytes)) or not isinstance(hidden_sizes, Iterable):
             raise ValueError(f"{where}: hidden_sizes must be a list of positive integers, got {hidden_sizes!r}")
-        self.hidden_sizes = [_check_size(h, "every hidden size", where) for h in hidden_sizes]
-        self.output_size = _check_size(output_size, "output_size", where)
+        self.hidden_sizes = [check_int(h, "every hidden size", where) for h in hidden_sizes]
+        self.output_size = check_int(output_size, "output_size", where)
         if not isinstance(activation, str) or activation.lower() not in ACTIVATIONS:
             raise ValueError(f"{where}: activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
         self.activation = activation.lower()
         self.weight_init = weight_init if isinstance(weight_init, str) else _check_weight_std(weight_init, where)
-        if not isinstance(batch_norm, (bool, np.bool_)):
-            raise ValueError(f"{where}: batch_norm must be True or False, got {batch_norm!r}")
-        self.batch_norm = bool(batch_norm)
+        self.batch_norm = check_bool(batch_norm, "batch_norm", where)
         self.dropout = check_fraction(dropout, "dropout", where, closed=False)
-        self.weight_decay = _check_weight_decay(weight_decay, where)
-        self.dtype = check_dtype(dtype, where)
+        self.weight_decay = check_real(weight_decay, "weight_decay", where, low=0.0)
+        self.dtype = check_float_dtype(dtype, where)
         self.rng = as_generator(seed)
 
         sizes = [self.input_size, *self.hidden_sizes, self.output_size]
@@ -396,22 +401,6 @@ class MultiLayerNet(_Network):
         self._decayed = tuple(f"W{i}" for i in range(1, n_affine + 1))
         self._link_grads()
 
-    @property
-    def config(self) -> dict[str, Any]:
-        """Constructor arguments as JSON-ready values (used by checkpoints and ``copy``)."""
-        return {
-            "model": "mlp",
-            "input_size": self.input_size,
-            "hidden_sizes": list(self.hidden_sizes),
-            "output_size": self.output_size,
-            "activation": self.activation,
-            "weight_init": self.weight_init,
-            "batch_norm": self.batch_norm,
-            "dropout": self.dropout,
-            "weight_decay": self.weight_decay,
-            "dtype": self.dtype.name,
-        }
-
     def copy(self, dtype: Any = None) -> MultiLayerNet:
         """An independent copy: parameters, buffers and the generator's state (so it draws the same masks)."""
         new = super().copy(dtype)
@@ -423,21 +412,15 @@ class MultiLayerNet(_Network):
 
 
 def _check_weight_std(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+    if not is_real(value):
         raise ValueError(f"{where}: weight_init must be a positive number, 'he' or 'xavier', got {value!r}")
     return float(value)  # init_weight checks that it is positive and finite
 
 
-def _check_weight_decay(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{where}: weight_decay must be a number >= 0, got {value!r}")
-    if not 0 <= float(value) < np.inf:
-        raise ValueError(f"{where}: weight_decay must be a finite number >= 0, got {value!r}")
-    return float(value)
-
-
 # config["model"] → class; every model class takes its config (less "model") as keyword arguments.
-MODELS: dict[str, type] = {"two-layer": TwoLayerNet, "mlp": MultiLayerNet}
+MODELS: dict[str, type[_Network]] = {cls.model_name: cls for cls in (TwoLayerNet, MultiLayerNet)}
+#: The model names of ``config["model"]``, checkpoints and the CLI's ``--model``.
+MODEL_NAMES: tuple[str, ...] = tuple(MODELS)
 
 
 def build_model(config: Mapping[str, Any], *, seed: int | np.random.Generator | None = None) -> Any:

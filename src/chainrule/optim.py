@@ -45,6 +45,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from chainrule._checks import check_fraction, check_real
+
 __all__ = [
     "OPTIMIZERS",
     "SGD",
@@ -56,37 +58,6 @@ __all__ = [
     "RMSprop",
     "make_optimizer",
 ]
-
-
-def _real(value: Any, name: str, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{where}: {name} must be a real number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{where}: {name} must be finite, got {value!r}")
-    return value
-
-
-def _positive(value: Any, name: str, where: str) -> float:
-    value = _real(value, name, where)
-    if value <= 0:
-        raise ValueError(f"{where}: {name} must be a positive number, got {value!r}")
-    return value
-
-
-def _non_negative(value: Any, name: str, where: str) -> float:
-    value = _real(value, name, where)
-    if value < 0:
-        raise ValueError(f"{where}: {name} must be >= 0, got {value!r}")
-    return value
-
-
-def _fraction(value: Any, name: str, where: str) -> float:
-    """A decay factor in [0, 1): 1 would never forget (and Adam's bias correction divides by 0)."""
-    value = _real(value, name, where)
-    if not 0 <= value < 1:
-        raise ValueError(f"{where}: {name} must lie in [0, 1), got {value!r}")
-    return value
 
 
 _MISSING = object()  # grads.get's default: tells a missing name from a None value
@@ -128,7 +99,7 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value: float) -> None:
-        self._lr = _positive(value, "lr", type(self).__name__)
+        self._lr = check_real(value, "lr", type(self).__name__, low=0.0, low_open=True)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -301,7 +272,7 @@ class Momentum(Optimizer):
 
     def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
         super().__init__(lr)
-        self.momentum = _fraction(momentum, "momentum", type(self).__name__)
+        self.momentum = check_fraction(momentum, "momentum", type(self).__name__)
 
     def _update_param(self, p: np.ndarray, g: np.ndarray, tmp: np.ndarray, v: np.ndarray) -> None:
         np.multiply(g, self._lr, out=tmp)
@@ -337,7 +308,7 @@ class AdaGrad(Optimizer):
 
     def __init__(self, lr: float = 0.01, *, eps: float = 1e-7) -> None:
         super().__init__(lr)
-        self.eps = _non_negative(eps, "eps", type(self).__name__)
+        self.eps = check_real(eps, "eps", type(self).__name__, low=0.0)
 
     def _update_param(self, p: np.ndarray, g: np.ndarray, tmp: np.ndarray, h: np.ndarray) -> None:
         np.multiply(g, g, out=tmp)
@@ -357,8 +328,8 @@ class RMSprop(Optimizer):
 
     def __init__(self, lr: float = 0.01, decay_rate: float = 0.99, *, eps: float = 1e-7) -> None:
         super().__init__(lr)
-        self.decay_rate = _fraction(decay_rate, "decay_rate", type(self).__name__)
-        self.eps = _non_negative(eps, "eps", type(self).__name__)
+        self.decay_rate = check_fraction(decay_rate, "decay_rate", type(self).__name__)
+        self.eps = check_real(eps, "eps", type(self).__name__, low=0.0)
 
     def _update_param(self, p: np.ndarray, g: np.ndarray, tmp: np.ndarray, h: np.ndarray) -> None:
         h *= self.decay_rate
@@ -382,9 +353,9 @@ class Adam(Optimizer):
     def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999, *, eps: float = 1e-7) -> None:
         super().__init__(lr)
         where = type(self).__name__
-        self.beta1 = _fraction(beta1, "beta1", where)
-        self.beta2 = _fraction(beta2, "beta2", where)
-        self.eps = _non_negative(eps, "eps", where)
+        self.beta1 = check_fraction(beta1, "beta1", where)
+        self.beta2 = check_fraction(beta2, "beta2", where)
+        self.eps = check_real(eps, "eps", where, low=0.0)
         self._lr_t = 0.0
 
     def _begin_step(self) -> None:

@@ -1,0 +1,116 @@
+"""Matrix products: chapter 5.6's Affine layer and the bare MatMul node, sharing one gradient."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from chainrule._checks import require_forward
+from chainrule._kernels import column_sums
+from chainrule.layers.base import ParameterLayer
+
+__all__ = ["Affine", "MatMul", "matmul_backward"]
+
+
+def matmul_backward(
+    x: np.ndarray, W: np.ndarray, dout: np.ndarray, *, input_grad: bool = True
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """The matrix product's local rule, for y = x·W: ``(dx, dW) = (dout·Wᵀ, xᵀ·dout)``.
+
+    Shapes: x (N, D), W (D, M), dout (N, M) → dx (N, D), dW (D, M). ``input_grad=False``
+    returns None for dx (it costs as much as dW and the data of a network's first layer needs
+    none). Affine and MatMul both call this: the derivative is written once.
+    """
+    dW = x.T @ dout
+    dx = dout @ W.T if input_grad else None
+    return dx, dW
+
+
+class Affine(ParameterLayer):
+    """Fully connected layer y = x·W + b.
+
+    Shapes: x (N, D) or (N, d1, d2, ...) flattened to D; W (D, M); b (M,) → y (N, M).
+    backward(dout) returns dx in x's shape and stores ``dW = xᵀ·dout`` and ``db = Σ_N dout``.
+    ``W`` and ``b`` are used by reference: updating them in place updates the layer.
+    """
+
+    def __init__(self, W: np.ndarray, b: np.ndarray) -> None:
+        W = np.asarray(W)
+        b = np.asarray(b)
+        if W.ndim != 2 or W.dtype.kind != "f":
+            raise ValueError(f"Affine: W must be a 2-D floating array (D, M), got shape {W.shape}, dtype {W.dtype}")
+        if b.shape != (W.shape[1],) or b.dtype.kind != "f":
+            raise ValueError(
+                f"Affine: b must be a floating array of shape ({W.shape[1]},) to match W {W.shape}, "
+                f"got shape {b.shape}, dtype {b.dtype}"
+            )
+        self.W = W
+        self.b = b
+        self.dW: np.ndarray | None = None
+        self.db: np.ndarray | None = None
+        self._x: np.ndarray | None = None
+        self._x_shape: tuple[int, ...] | None = None
+
+    param_names: ClassVar[tuple[str, ...]] = ("W", "b")
+
+    def forward(self, x: Any) -> np.ndarray:
+        x = np.asarray(x)
+        if x.ndim < 2:
+            raise ValueError(
+                f"Affine: expected a batch of shape (N, {self.W.shape[0]}) or (N, d1, d2, ...), got x.shape={x.shape}"
+            )
+        x2 = x if x.ndim == 2 else x.reshape(x.shape[0], -1)
+        if x2.shape[1] != self.W.shape[0]:
+            raise ValueError(
+                f"Affine: expected {self.W.shape[0]} input features, got {x2.shape[1]} (x.shape={x.shape})"
+            )
+        self._x, self._x_shape = x2, x.shape
+        out = x2 @ self.W
+        out += self.b  # out is a fresh array: adding in place saves a temporary
+        return out
+
+    def backward(self, dout: Any, *, input_grad: bool = True) -> np.ndarray | None:
+        """Store dW, db and return dx; ``input_grad=False`` skips dx (the first layer of a net
+        needs no gradient for its data, and dx costs as much as dW) and returns None."""
+        x, W = self._x, self.W
+        if x is None:
+            raise RuntimeError("Affine: backward() called before forward()")
+        dout = np.asarray(dout)
+        if dout.shape != (x.shape[0], W.shape[1]):
+            raise ValueError(f"Affine: expected dout of shape {(x.shape[0], W.shape[1])}, got {dout.shape}")
+        dx, self.dW = matmul_backward(x, W, dout, input_grad=input_grad)
+        self.db = column_sums(dout)
+        if dx is None or len(self._x_shape) == 2:
+            return dx
+        return dx.reshape(self._x_shape)
+
+
+class MatMul:
+    """Matrix product y = x @ W for 1-D or 2-D operands (as ``np.matmul``).
+
+    Shapes: x (N, D) or (D,); W (D, M) or (D,) → y (N, M), (M,), (N,) or (). backward(dout)
+    returns ``(dout @ Wᵀ, xᵀ @ dout)`` with 1-D operands treated as a row (x) or column (W).
+    """
+
+    def __init__(self) -> None:
+        self._x: np.ndarray | None = None
+        self._W: np.ndarray | None = None
+
+    def forward(self, x: Any, W: Any) -> np.ndarray:
+        x, W = np.asarray(x), np.asarray(W)
+        if x.ndim not in (1, 2) or W.ndim not in (1, 2):
+            raise ValueError(f"MatMul: expected 1-D or 2-D operands, got shapes {x.shape} and {W.shape}")
+        if x.shape[-1] != W.shape[0]:
+            raise ValueError(f"MatMul: inner dimensions differ: x.shape={x.shape}, W.shape={W.shape}")
+        self._x, self._W = x, W
+        return x @ W
+
+    def backward(self, dout: Any) -> tuple[np.ndarray, np.ndarray]:
+        require_forward(self, "_x", "_W")
+        x, W = self._x, self._W
+        x2 = x.reshape(1, -1) if x.ndim == 1 else x  # a 1-D x is one row
+        W2 = W.reshape(-1, 1) if W.ndim == 1 else W  # a 1-D W is one column
+        dout2 = np.reshape(dout, (x2.shape[0], W2.shape[1]))
+        dx, dW = matmul_backward(x2, W2, dout2)
+        return dx.reshape(x.shape), dW.reshape(W.shape)

@@ -1,0 +1,61 @@
+"""The loss layer of chapter 5.6.3: softmax followed by the cross-entropy error."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule._checks import check_labels
+from chainrule._kernels import label_positions
+from chainrule.functions import softmax_cross_entropy
+
+__all__ = ["SoftmaxWithLoss"]
+
+
+class SoftmaxWithLoss:
+    """Softmax followed by the mean cross-entropy error over the batch.
+
+    forward(x, t): scores x (N, C); labels t as class indices (N,) or one-hot (N, C) → loss.
+    backward(dout=1) returns ``dout * (y - t) / N`` of shape (N, C).
+    After forward, ``y`` holds the softmax probabilities and ``loss`` the loss.
+    """
+
+    def __init__(self) -> None:
+        self.loss: float | None = None
+        self.y: np.ndarray | None = None
+        self.t: np.ndarray | None = None
+
+    def forward(self, x: Any, t: Any) -> float:
+        x = np.asarray(x)
+        if x.ndim != 2:
+            raise ValueError(f"SoftmaxWithLoss: expected scores of shape (N, C), got x.shape={x.shape}")
+        if x.dtype.kind != "f":
+            x = x.astype(np.float64)
+        t = check_labels(t, x.shape[0], x.shape[1], "SoftmaxWithLoss")
+        self.loss, self.y = softmax_cross_entropy(x, t)
+        self.t = t
+        return self.loss
+
+    def backward(self, dout: Any = 1) -> np.ndarray:
+        """The book's gradient of softmax-with-loss, times the upstream ``dout``:
+
+            dx = dout · (y − t) / N        (N = batch size; y = softmax(x), t one-hot)
+
+        Class-index labels subtract ``dout / N`` at each row's label instead of forming t.
+        Returns dx of shape (N, C), a new array.
+        """
+        y, t = self.y, self.t
+        if y is None:
+            raise RuntimeError("SoftmaxWithLoss: backward() called before forward()")
+        if dout.__class__ not in (int, float) and np.ndim(dout) != 0:
+            raise ValueError(f"SoftmaxWithLoss: dout must be a scalar (the loss is), got shape {np.shape(dout)}")
+        n, c = y.shape
+        scale = dout / n
+        if t.ndim == 1:
+            dx = y * scale  # (y - t)·dout/N, with t's single 1 per row subtracted after
+            dx.reshape(-1)[label_positions(t, c)] -= scale  # dx is fresh and contiguous: a view
+        else:
+            dx = y - t.astype(y.dtype, copy=False)
+            dx *= scale
+        return dx
