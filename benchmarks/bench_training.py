@@ -1,6 +1,6 @@
 """Speed of chainrule's training against the book's code, a hand-fused NumPy loop and PyTorch.
 
-Run by hand (never in the test suite), on an otherwise idle machine:
+Run by hand (never in the test suite), on an otherwise idle machine, from the repository root:
 
     python benchmarks/bench_training.py            # everything: step table, larger sizes, whole run
     python benchmarks/bench_training.py --quick    # the 784-50-10 step only, fewer rounds
@@ -9,22 +9,38 @@ Run by hand (never in the test suite), on an otherwise idle machine:
 It prints Markdown tables: median µs per training step with ratios, the whole default
 `chainrule train` run against the book's loop and a hand-fused loop (median seconds of
 interleaved rounds, test accuracy, peak memory), and the cost of backprop against the numerical
-gradient. `chainrule bench --full --larger` runs the same.
+gradient. The baselines live beside this script (book_code.py, fused_loop.py), never in the
+installed package.
 """
 
 import argparse
 
-from chainrule.bench import benchmark_report
+from harness import benchmark_report
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the 784-50-10 step only, fewer rounds")
-    parser.add_argument("--dataset", default="auto", help="fashion-mnist, mnist, synthetic or auto (default)")
-    parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds of the whole-run comparison")
+    parser.add_argument(
+        "--dataset",
+        default="auto",
+        choices=("auto", "fashion-mnist", "mnist", "synthetic"),
+        help="data to train on (auto: Fashion-MNIST or MNIST if on this machine, else random data)",
+    )
+    parser.add_argument(
+        "--repeat", type=_positive_int, default=3, metavar="N", help="interleaved rounds of the whole-run comparison"
+    )
     args = parser.parse_args()
-    if args.repeat < 1:
-        parser.error(f"--repeat must be a positive integer, got {args.repeat}")
     full = not args.quick
     print(benchmark_report(args.dataset, full=full, larger=full, quick=args.quick, repeats=args.repeat))
 

@@ -9,7 +9,7 @@ import pytest
 safetensors_numpy = pytest.importorskip("safetensors.numpy")
 
 from chainrule import CheckpointError, load_checkpoint, load_model, save_checkpoint  # noqa: E402
-from chainrule.checkpoint import atomic_write  # noqa: E402
+from chainrule._files import atomic_write  # noqa: E402
 from chainrule.models import MultiLayerNet, TwoLayerNet  # noqa: E402
 from chainrule.optim import Adam, make_optimizer  # noqa: E402
 
@@ -207,19 +207,3 @@ def test_optimizer_rebuilt_by_name_with_hyperparameters(tmp_path):
     ckpt = load_checkpoint(save_checkpoint(tmp_path / "m.safetensors", net, opt))
     assert ckpt.optimizer.config == {"name": "momentum", "lr": 0.05, "momentum": 0.8}
     np.testing.assert_array_equal(ckpt.optimizer.state_dict()["v/W1"], opt.state_dict()["v/W1"])
-
-
-def test_atomic_write_gives_files_the_usual_mode(tmp_path):
-    import os
-    import stat
-
-    from chainrule.checkpoint import atomic_write
-
-    mask = os.umask(0o022)
-    try:
-        path = atomic_write(tmp_path / "history.csv", b"epoch\n")
-    finally:
-        os.umask(mask)
-    assert stat.S_IMODE(path.stat().st_mode) == 0o644
-    assert path.read_bytes() == b"epoch\n"
-    assert [p.name for p in tmp_path.iterdir()] == ["history.csv"]  # no temp file left behind

@@ -295,28 +295,3 @@ def test_help_lists_the_commands_and_import_stays_light(env):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     assert out.strip() == "[]"
-
-
-# --------------------------------------------------------------------------------------------
-# bench
-# --------------------------------------------------------------------------------------------
-
-
-def test_bench_prints_the_step_table_with_ratios(env):
-    proc = cli(env, "bench", "--dataset", "synthetic", "--quick", check_rc=0)
-    out = proc.stdout
-    assert out.startswith("chainrule bench — data: synthetic (random 60,000 + 10,000 images")
-    row = next(line for line in out.splitlines() if line.startswith("| 784-50-10, batch 100 |"))
-    cells = [c.strip() for c in row.strip("|").split("|")]
-    us = {name: float(cells[i].replace(",", "")) for i, name in enumerate(("chainrule", "fused", "book"), start=1)}
-    assert all(v > 0 for v in us.values())
-    # The ratios are those of the medians (printed rounded to 1 µs).
-    assert float(cells[5].rstrip("×")) == pytest.approx(us["book"] / us["chainrule"], abs=0.01 + 2 / us["chainrule"])
-    assert float(cells[7]) == pytest.approx(us["chainrule"] / us["fused"], abs=0.001 + 2 / us["fused"])
-    assert re.search(r"float32 GEMM rate on this machine: \d+ GFLOP/s", out)
-    assert "whole default run" not in out.lower()  # only with --full
-
-
-@pytest.mark.parametrize("value", ["0", "x"])
-def test_bench_repeat_must_be_a_positive_integer(env, value):
-    assert_one_line_error(cli(env, "bench", "--repeat", value), "--repeat")

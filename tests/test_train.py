@@ -1,4 +1,4 @@
-"""train.py: true epochs, evaluation, determinism, exact resume, divergence, early stopping, schedules."""
+"""chainrule.train: true epochs, evaluation, determinism, exact resume, divergence, early stopping, schedules."""
 
 import math
 
@@ -12,13 +12,14 @@ from chainrule.models import MultiLayerNet, TwoLayerNet, build_model
 from chainrule.optim import SGD, Adam
 from chainrule.train import (
     HISTORY_FIELDS,
+    Callback,
     EarlyStopping,
     LRSchedule,
     Trainer,
     TrainingDiverged,
-    dataset_fingerprint,
     evaluate,
     plot_history,
+    read_history_csv,
     write_history_csv,
 )
 
@@ -357,12 +358,69 @@ def test_plot_and_csv_helpers(tmp_path):
     assert csv_text.splitlines()[0] == ",".join([*HISTORY_FIELDS, "extra"])
 
 
-def test_dataset_fingerprint_detects_changes(spiral):
-    (x, t), (xt, tt) = spiral
-    a = dataset_fingerprint("spiral", x, t, xt, tt)
-    assert a == dataset_fingerprint("spiral", x.copy(), t.copy(), xt, tt)
-    assert a["n_train"] == 240 and a["n_test"] == 60 and len(a["train_sha256"]) == 64
-    x2 = x.copy()
-    x2[0, 0] += 1e-3
-    assert dataset_fingerprint("spiral", x2, t, xt, tt)["train_sha256"] != a["train_sha256"]
-    assert dataset_fingerprint("spiral", x.astype(np.float64), t, xt, tt)["train_sha256"] != a["train_sha256"]
+# --------------------------------------------------------------------------------------------
+# Callbacks: how training reports progress
+# --------------------------------------------------------------------------------------------
+
+
+class EventLog(Callback):
+    def __init__(self):
+        self.events = []
+
+    def on_fit_start(self, trainer):
+        self.events.append(("start", trainer.iteration))
+
+    def on_batch_end(self, trainer, iteration, loss):
+        self.events.append(("batch", iteration, loss))
+
+    def on_epoch_end(self, trainer, row):
+        self.events.append(("epoch", row["iteration"]))
+
+    def on_fit_end(self, trainer):
+        self.events.append(("end", trainer.iteration))
+
+
+def test_callbacks_see_every_step_epoch_and_both_ends(spiral):
+    recorder = EventLog()
+    seen = []
+    trainer = mlp_trainer(spiral, iters=20, callbacks=[recorder], on_epoch_end=lambda tr, row: seen.append(row))
+    trainer.fit()
+    kinds = [e[0] for e in recorder.events]
+    assert kinds[0] == "start" and kinds[-1] == "end" and kinds.count("batch") == 20
+    assert [e[1] for e in recorder.events if e[0] == "batch"] == list(range(1, 21))
+    # 8 steps per epoch (240 samples, batches of 32): evaluations after steps 8, 16 and the last, 20.
+    assert [e[1] for e in recorder.events if e[0] == "epoch"] == [8, 16, 20]
+    assert kinds.index("epoch") == kinds.index("batch") + 8
+    assert seen == trainer.history  # on_epoch_end= runs after the callbacks, with the same rows
+    batch_losses = [e[2] for e in recorder.events if e[0] == "batch"][:8]
+    assert trainer.history[0]["loss"] == pytest.approx(sum(batch_losses) / 8)
+    recorder.events.clear()
+    trainer.fit()  # already at its end: returns at once, no callback runs
+    assert recorder.events == []
+
+
+def test_duck_typed_callbacks_and_on_fit_end_after_an_error(spiral):
+    class Stop:  # not a Callback subclass: any object with some of the hooks will do
+        def __init__(self):
+            self.ended = False
+
+        def on_batch_end(self, trainer, iteration, loss):
+            if iteration == 3:
+                raise KeyboardInterrupt
+
+        def on_fit_end(self, trainer):
+            self.ended = True
+
+    stop = Stop()
+    trainer = mlp_trainer(spiral, epochs=2, callbacks=[stop])
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit()
+    assert stop.ended and trainer.iteration == 3  # the step that ran is counted
+
+
+def test_history_csv_reads_back_exactly(spiral, tmp_path):
+    trainer = mlp_trainer(spiral, iters=20, out_dir=tmp_path)
+    trainer.fit()
+    rows = read_history_csv(tmp_path / "history.csv")
+    assert rows == trainer.history
+    assert isinstance(rows[0]["epoch"], int) and isinstance(rows[-1]["epoch"], float)  # 20 steps = 2.5 epochs

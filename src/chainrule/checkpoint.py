@@ -10,11 +10,11 @@ Layout of a checkpoint (``.safetensors``; never pickle, nothing is executed on l
   (``bit_generator.state``, needed for an exact resume), the trainer's state (epoch,
   iteration, history, settings) and free-form ``info`` (e.g. the data set's name).
 
-Files are written atomically (temp file in the same folder, fsync, ``os.replace``), so an
-interrupted write leaves the previous checkpoint intact. On load every key is checked for
-shape and dtype against the model rebuilt from its configuration; any mismatch, a file that
-is not safetensors, a truncated one or one without chainrule metadata raises
-:class:`CheckpointError` naming the file.
+Files are written atomically (:func:`chainrule._files.atomic_write`: temp file in the same
+folder, fsync, ``os.replace``), so an interrupted write leaves the previous checkpoint intact.
+On load every key is checked for shape and dtype against the model rebuilt from its
+configuration; any mismatch, a file that is not safetensors, a truncated one or one without
+chainrule metadata raises :class:`CheckpointError` naming the file.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import struct
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,19 +29,21 @@ from typing import Any
 
 import numpy as np
 
+from chainrule._checks import is_int
+from chainrule._files import atomic_write
+from chainrule._version import __version__
 from chainrule.models import build_model
+from chainrule.optim import make_optimizer
 
 __all__ = [
     "CHECKPOINT_NAME",
     "FORMAT_VERSION",
     "Checkpoint",
     "CheckpointError",
-    "atomic_write",
     "load_checkpoint",
     "load_model",
     "resolve_checkpoint",
     "save_checkpoint",
-    "write_json",
 ]
 
 #: Bump when the layout changes; files with a newer version are refused with a clear message.
@@ -57,61 +58,6 @@ _MAX_HEADER = 100 * 1024 * 1024
 
 class CheckpointError(ValueError):
     """A file is not a chainrule checkpoint, is damaged, or does not match its configuration."""
-
-
-# --------------------------------------------------------------------------------------------
-# Atomic files
-# --------------------------------------------------------------------------------------------
-
-
-def atomic_write(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically: a temp file in the same folder, fsync, rename.
-
-    Readers see either the old file or the new one, never a partial write; an exception or
-    Ctrl-C during the write removes the temp file and leaves the old file untouched.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a run's files get the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(path.parent)
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)  # reading the umask means setting it; put it straight back
-    os.umask(mask)
-    return mask
-
-
-def _fsync_dir(folder: Path) -> None:
-    # Makes the rename itself durable on POSIX; not possible (nor needed) everywhere.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
-    """Write ``obj`` as indented JSON to ``path`` atomically."""
-    return atomic_write(path, (json.dumps(obj, indent=2, allow_nan=True) + "\n").encode("utf-8"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -151,7 +97,7 @@ def save_checkpoint(
             tensors[prefix + name] = np.asarray(value, order="C")  # (ascontiguousarray turns 0-d into 1-d)
     meta = {
         "format_version": FORMAT_VERSION,
-        "chainrule_version": _version(),
+        "chainrule_version": __version__,
         "model": dict(model.config),
         "optimizer": dict(optimizer.config) if optimizer is not None else None,
         "rng_state": rng.bit_generator.state if rng is not None else None,
@@ -164,12 +110,6 @@ def save_checkpoint(
         raise ValueError(f"save_checkpoint: metadata for {path} is not JSON-serialisable: {exc}") from exc
     data = safetensors.numpy.save(tensors, metadata={_META_KEY: text})
     return atomic_write(path, data)
-
-
-def _version() -> str:
-    from chainrule import __version__
-
-    return __version__
 
 
 # --------------------------------------------------------------------------------------------
@@ -333,7 +273,7 @@ def _read_metadata(data: bytes, path: Path) -> dict[str, Any]:
     if not isinstance(meta, dict):
         raise CheckpointError(f"{path}: its {_META_KEY!r} metadata is not a JSON object")
     version = meta.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool):
+    if not is_int(version):
         raise CheckpointError(f"{path}: its metadata lacks an integer 'format_version'")
     if version > FORMAT_VERSION:
         raise CheckpointError(
@@ -376,8 +316,6 @@ def _check_against(path: Path, prefix: str, found: Mapping[str, np.ndarray], exp
 
 
 def _rebuild_optimizer(path: Path, config: Any, state: Mapping[str, np.ndarray], params: Mapping[str, Any]) -> Any:
-    from chainrule.optim import make_optimizer
-
     if not isinstance(config, dict) or not isinstance(config.get("name"), str):
         raise CheckpointError(f"{path}: the optimizer configuration must be an object with a 'name'")
     # Per-parameter state ("m/W1", "v/W1", ...) must have its parameter's shape.

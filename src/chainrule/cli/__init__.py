@@ -1,8 +1,9 @@
 """The ``chainrule`` command line. Only this package prints, parses arguments and exits.
 
 Each subcommand lives in its own module exposing ``register(subparsers)``, which adds its
-parser and sets ``func`` (``args -> int`` exit status) as the parser default.
-Errors a user can cause become one line on stderr and exit status 2.
+parser and sets ``func`` (``args -> int`` exit status) as the parser default; what they share
+is in :mod:`chainrule.cli.options`, and no subcommand imports another. Errors a user can cause
+become one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -11,14 +12,21 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-__all__ = ["main", "build_parser", "UsageError"]
+from chainrule._version import __version__
+from chainrule.checkpoint import CheckpointError
+from chainrule.cli import evaluate, gradcheck, graph, predict, train
+from chainrule.cli.options import UsageError
+from chainrule.datasets import DatasetError
+from chainrule.runs import RunError
+from chainrule.train import TrainingDiverged
+
+__all__ = ["SUBCOMMANDS", "UsageError", "build_parser", "main"]
 
 # Subcommand modules, in the order `chainrule --help` lists them.
-SUBCOMMANDS: tuple[str, ...] = ("train", "evaluate", "predict", "gradcheck", "bench", "graph")
-
-
-class UsageError(Exception):
-    """A problem with the user's command line or files: printed as one line, exit status 2."""
+SUBCOMMANDS = (train, evaluate, predict, gradcheck, graph)
+# Errors a user can cause: one line on stderr, exit status 2. (CheckpointError and RunError are
+# ValueErrors; they are named for the reader.)
+_USER_ERRORS = (UsageError, RunError, CheckpointError, DatasetError, TrainingDiverged, ValueError, OSError)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -29,39 +37,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from importlib import import_module
-
-    from chainrule import __version__
-
     parser = _Parser(prog="chainrule", description="Backpropagation on computational graphs, done properly.")
     parser.add_argument("--version", action="version", version=f"chainrule {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in SUBCOMMANDS:
-        import_module(f"chainrule.cli.{name}").register(subparsers)
+    for module in SUBCOMMANDS:
+        module.register(subparsers)
     return parser
-
-
-def _user_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [UsageError, ValueError, OSError]
-    try:
-        from chainrule.datasets import DatasetError
-
-        errors.append(DatasetError)
-    except ImportError:
-        pass
-    try:
-        from chainrule.checkpoint import CheckpointError
-
-        errors.append(CheckpointError)
-    except ImportError:
-        pass
-    try:
-        from chainrule.train import TrainingDiverged
-
-        errors.append(TrainingDiverged)
-    except ImportError:
-        pass
-    return tuple(errors)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -76,6 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("chainrule: interrupted", file=sys.stderr)
         return 130
-    except _user_errors() as exc:
-        print(f"chainrule {args.command}: error: {exc}", file=sys.stderr)
+    except _USER_ERRORS as exc:
+        message = exc.cli_message() if isinstance(exc, RunError) else str(exc)
+        print(f"chainrule {args.command}: error: {message}", file=sys.stderr)
         return 2

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from chainrule.checkpoint import load_checkpoint
-from chainrule.cli import UsageError
-from chainrule.cli.train import RUN_FILE, load_data, positive_int
-from chainrule.datasets import DATASET_NAMES
+from chainrule.cli.options import UsageError, positive_int
+from chainrule.datasets import DATASET_NAMES, load_dataset
+from chainrule.runs import recorded_dataset
 from chainrule.train import DEFAULT_EVAL_BATCH, evaluate
 
-__all__ = ["register", "run", "recorded_dataset"]
+__all__ = ["register", "run"]
 
 
 def register(subparsers: Any) -> None:
@@ -36,19 +35,6 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def recorded_dataset(checkpoint: Any) -> tuple[str | None, str | None]:
-    """(data set name, data folder) the checkpoint or its run folder's run.json records."""
-    info = checkpoint.info
-    if info.get("dataset"):
-        return info["dataset"], info.get("data_dir")
-    run_file = Path(checkpoint.path).parent / RUN_FILE
-    try:
-        settings = json.loads(run_file.read_text(encoding="utf-8")).get("settings", {})
-    except (OSError, ValueError, AttributeError):
-        return None, None
-    return settings.get("dataset"), settings.get("data_dir")
-
-
 def run(args: argparse.Namespace) -> int:
     ckpt = load_checkpoint(args.model)
     model = ckpt.model
@@ -63,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     if data_dir is None and recorded_dir is not None and Path(recorded_dir).is_dir():
         data_dir = recorded_dir
     dtype = np.asarray(next(iter(model.params.values()))).dtype
-    _, (x_test, t_test) = load_data(name, data_dir if name != "spiral" else None, dtype)
+    _, (x_test, t_test) = load_dataset(name, dtype=dtype, data_dir=data_dir if name != "spiral" else None)
     expected = model.config.get("input_size")
     got = int(np.prod(x_test.shape[1:]))
     if expected is not None and expected != got:

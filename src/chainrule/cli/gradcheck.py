@@ -7,19 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.cli.train import (
-    ACTIVATIONS,
-    MODEL_NAMES,
-    model_config,
-    non_negative_float,
-    non_negative_int,
-    positive_float,
-    positive_int,
-    resolve_settings,
-    weight_init,
-)
+from chainrule.cli.options import non_negative_float, non_negative_int, positive_float, positive_int, weight_init
 from chainrule.gradcheck import DEFAULT_ATOL, DEFAULT_RTOL, gradient_check
-from chainrule.models import build_model
+from chainrule.models import ACTIVATIONS, MODEL_NAMES, build_model
+from chainrule.runs import model_config, resolve_settings
 
 __all__ = ["register", "run"]
 
@@ -37,7 +28,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--hidden", type=positive_int, nargs="+", metavar="SIZE", default=None, help="default: 5 (two-layer), 5 4 (mlp)"
     )
-    p.add_argument("--activation", choices=ACTIVATIONS, default=None, help="mlp activation (default: relu)")
+    p.add_argument("--activation", choices=tuple(ACTIVATIONS), default=None, help="mlp activation (default: relu)")
     p.add_argument("--weight-init", type=weight_init, metavar="INIT", default="he", help="he, xavier or a std")
     p.add_argument("--batch-norm", action="store_true", default=None, help="mlp: batch normalisation")
     p.add_argument("--weight-decay", type=non_negative_float, metavar="L", default=None, help="mlp: L2 strength")

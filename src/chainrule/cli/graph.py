@@ -18,14 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.cli import UsageError
+from chainrule.cli.options import UsageError
+from chainrule.draw import draw_graph
+from chainrule.expr import EXAMPLES, build_graph
 
 SUFFIX_FORMATS = {".svg": "svg", ".png": "png", ".dot": "dot", ".gv": "dot"}
 
 
 def register(subparsers: Any) -> None:
-    from chainrule.expr import EXAMPLES
-
     names = ", ".join(EXAMPLES)
     p = subparsers.add_parser(
         "graph",
@@ -81,9 +81,6 @@ def parse_assignment(text: str) -> tuple[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from chainrule.draw import draw_graph
-    from chainrule.expr import EXAMPLES, build_graph
-
     if args.list:
         width = max(len(n) for n in EXAMPLES)
         for name, example in EXAMPLES.items():

@@ -8,12 +8,11 @@ from typing import Any
 import numpy as np
 
 from chainrule.checkpoint import load_checkpoint
-from chainrule.cli import UsageError
-from chainrule.cli.evaluate import recorded_dataset
-from chainrule.cli.train import positive_int
+from chainrule.cli.options import UsageError, positive_int
 from chainrule.datasets import CLASS_NAMES
 from chainrule.functions import softmax
 from chainrule.images import SIZE, load_image
+from chainrule.runs import recorded_dataset
 
 __all__ = ["register", "run"]
 

@@ -1,47 +1,62 @@
-"""Side-by-side speed measurements of a training step, run by ``chainrule bench`` and ``benchmarks/``.
+"""Side-by-side speed measurements of a training step and of whole runs (``bench_training.py``).
 
 Every implementation trains the same network on the same mini-batches; their steps are timed
 interleaved, round after round, in one process, so a busy machine slows all of them alike and
-the ratios stay meaningful. Library code: these functions return data; the CLI prints.
+the ratios stay meaningful. Whole runs run in child processes, in rotated order each round,
+each with its own peak memory.
 
 Implementations of one step (gather a mini-batch, forward, backward, SGD update):
 - ``chainrule``: the public API, ``net.gradient`` + ``optim.SGD.update`` (float32);
-- ``book``: the book's code reproduced — float64 weights, one-hot float64 labels (the loader's
-  ``one_hot_label=True`` of ch05's ``train_neuralnet.py``), layer objects in an ordered dict
-  written as the book writes them, every layer's input gradient computed, the loss computed
-  again for logging, batches drawn with replacement;
-- ``fused``: a hand-written float32 NumPy loop with preallocated buffers (the target);
+- ``book``: the book's code reproduced (``book_code.py``) — float64 weights, one-hot float64
+  labels (the loader's ``one_hot_label=True`` of ch05's ``train_neuralnet.py``), layers in an
+  ordered dict, every layer's input gradient computed, the loss computed again for logging,
+  batches drawn with replacement;
+- ``fused``: a hand-written float32 NumPy loop with preallocated buffers (``fused_loop.py``, the target);
 - ``torch``: PyTorch eager, ``nn.Sequential`` + ``torch.optim.SGD`` (float32), when installed.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import platform
+import shutil
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from book_code import BookTwoLayerNet, book_one_hot, book_training_run
+from chainrule._checks import check_int
+from chainrule.datasets import DatasetError, load_dataset
+from chainrule.models import MultiLayerNet, TwoLayerNet
+from chainrule.optim import SGD
+from chainrule.runs import load_run
+from fused_loop import FusedTwoLayerNet, fused_training_run
+
 __all__ = [
     "WHOLE_RUNS",
     "BenchResult",
-    "BookTwoLayerNet",
-    "FusedTwoLayerNet",
     "benchmark_report",
-    "book_training_run",
     "format_run_table",
     "format_step_table",
     "full_run_comparison",
-    "fused_training_run",
     "gemm_gflops",
     "run_measured",
     "step_floor_us",
     "time_steps",
+    "training_run_on",
     "training_step_benchmark",
 ]
+
+BENCHMARKS_DIR = Path(__file__).resolve().parent
 
 
 def gemm_gflops(n: int = 512, repeat: int = 20, dtype: Any = np.float32) -> float:
@@ -69,183 +84,6 @@ def step_floor_us(layer_sizes: list[int], batch_size: int, gflops: float) -> flo
     for i, (d, m) in enumerate(zip(layer_sizes[:-1], layer_sizes[1:], strict=True)):
         flops += (2 if i == 0 else 3) * 2 * batch_size * d * m
     return flops / (gflops * 1e9) * 1e6
-
-
-class _BookRelu:
-    """The book's ReLU as it is written there: a copy, a boolean mask, and ``dout`` zeroed in place."""
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        self.mask = x <= 0
-        out = x.copy()
-        out[self.mask] = 0
-        return out
-
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        dout[self.mask] = 0  # the book's in-place write (harmless here: nobody reuses dout)
-        return dout
-
-
-class _BookAffine:
-    """The book's Affine: ``np.dot`` on whatever dtypes it gets (float32 data, float64 weights)."""
-
-    def __init__(self, W: np.ndarray, b: np.ndarray) -> None:
-        self.W, self.b = W, b
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        self.original_x_shape = x.shape
-        self.x = x.reshape(x.shape[0], -1)
-        return np.dot(self.x, self.W) + self.b
-
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        dx = np.dot(dout, self.W.T)
-        self.dW = np.dot(self.x.T, dout)
-        self.db = np.sum(dout, axis=0)
-        return dx.reshape(*self.original_x_shape)
-
-
-class _BookSoftmaxWithLoss:
-    """The book's loss layer: softmax, then cross-entropy with log(y + 1e-7), labels sniffed by size."""
-
-    def forward(self, x: np.ndarray, t: np.ndarray) -> float:
-        self.t = t
-        shifted = x - np.max(x, axis=-1, keepdims=True)
-        self.y = np.exp(shifted) / np.sum(np.exp(shifted), axis=-1, keepdims=True)
-        labels = t.argmax(axis=1) if t.size == self.y.size else t
-        n = self.y.shape[0]
-        self.loss = -np.sum(np.log(self.y[np.arange(n), labels] + 1e-7)) / n
-        return self.loss
-
-    def backward(self, dout: float = 1) -> np.ndarray:
-        n = self.t.shape[0]
-        if self.t.size == self.y.size:
-            return (self.y - self.t) / n
-        dx = self.y.copy()
-        dx[np.arange(n), self.t] -= 1
-        return dx / n
-
-
-def book_one_hot(t: np.ndarray, n_classes: int) -> np.ndarray:
-    """Class indices (N,) as the book's loader returns them with ``one_hot_label=True``: float64 (N, C)."""
-    one_hot = np.zeros((t.shape[0], n_classes))
-    one_hot[np.arange(t.shape[0]), t] = 1
-    return one_hot
-
-
-class BookTwoLayerNet:
-    """The book's ch05 ``TwoLayerNet`` and training step, reproduced as the speed baseline.
-
-    float64 weights, float32 data (as the book's loader gives), layers in an ordered dict written
-    the way the book writes them (``_Book*`` above: deliberately not chainrule's layers, which are
-    the thing being compared), every layer's input gradient computed, the loss computed a second
-    time for the log, batches drawn with replacement.
-    """
-
-    def __init__(self, W1: np.ndarray, b1: np.ndarray, W2: np.ndarray, b2: np.ndarray) -> None:
-        self.params = {"W1": W1.astype(np.float64), "b1": b1.astype(np.float64)}
-        self.params.update(W2=W2.astype(np.float64), b2=b2.astype(np.float64))
-        self.layers: OrderedDict[str, Any] = OrderedDict()
-        self.layers["Affine1"] = _BookAffine(self.params["W1"], self.params["b1"])
-        self.layers["Relu1"] = _BookRelu()
-        self.layers["Affine2"] = _BookAffine(self.params["W2"], self.params["b2"])
-        self.last_layer = _BookSoftmaxWithLoss()
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        for layer in self.layers.values():
-            x = layer.forward(x)
-        return x
-
-    def loss(self, x: np.ndarray, t: np.ndarray) -> float:
-        return self.last_layer.forward(self.predict(x), t)
-
-    def accuracy(self, x: np.ndarray, t: np.ndarray) -> float:
-        y = np.argmax(self.predict(x), axis=1)
-        if t.ndim != 1:
-            t = np.argmax(t, axis=1)
-        return float(np.sum(y == t) / x.shape[0])
-
-    def gradient(self, x: np.ndarray, t: np.ndarray) -> dict[str, np.ndarray]:
-        self.loss(x, t)
-        dout = self.last_layer.backward(1)
-        for layer in reversed(self.layers.values()):
-            dout = layer.backward(dout)
-        a1, a2 = self.layers["Affine1"], self.layers["Affine2"]
-        return {"W1": a1.dW, "b1": a1.db, "W2": a2.dW, "b2": a2.db}
-
-    def train_step(self, x: np.ndarray, t: np.ndarray, rng: np.random.Generator, lr: float, batch: int) -> float:
-        batch_mask = rng.choice(x.shape[0], batch)
-        x_batch, t_batch = x[batch_mask], t[batch_mask]
-        grads = self.gradient(x_batch, t_batch)
-        for key in ("W1", "b1", "W2", "b2"):
-            self.params[key] -= lr * grads[key]
-        return self.loss(x_batch, t_batch)
-
-
-class FusedTwoLayerNet:
-    """A hand-fused float32 two-layer step with every buffer preallocated: the speed target.
-
-    The arithmetic is written out once here, in place, with no layer objects: affine, ReLU,
-    softmax-cross-entropy, their gradients and the SGD update.
-    """
-
-    def __init__(self, W1: np.ndarray, b1: np.ndarray, W2: np.ndarray, b2: np.ndarray, batch: int) -> None:
-        f = np.float32
-        self.W1, self.b1 = W1.astype(f), b1.astype(f)
-        self.W2, self.b2 = W2.astype(f), b2.astype(f)
-        h = self.W1.shape[1]
-        c = self.W2.shape[1]
-        self.h = np.empty((batch, h), f)
-        self.s = np.empty((batch, c), f)
-        self.dh = np.empty((batch, h), f)
-        self.dW1, self.dW2 = np.empty_like(self.W1), np.empty_like(self.W2)
-        self.rows = np.arange(batch)
-
-    def train_step(self, x: np.ndarray, t: np.ndarray, idx: np.ndarray, lr: float) -> float:
-        xb, tb = x.take(idx, axis=0), t[idx]  # take: 15% faster than x[idx], and than take(out=buffer)
-        n = xb.shape[0]
-        # Views of the first n rows: the last batch of an epoch may be smaller than the buffers.
-        h, s, dh, rows = self.h[:n], self.s[:n], self.dh[:n], self.rows[:n]
-        np.matmul(xb, self.W1, out=h)
-        h += self.b1
-        np.maximum(h, 0, out=h)
-        np.matmul(h, self.W2, out=s)
-        s += self.b2
-        s -= s.max(axis=1, keepdims=True)
-        picked = s[rows, tb]  # the label's shifted score, before exp can underflow it
-        np.exp(s, out=s)
-        total = s.sum(axis=1)
-        loss = float(np.mean(np.log(total) - picked))
-        s /= total[:, None] * n  # softmax / N
-        s[rows, tb] -= 1.0 / n
-        np.matmul(h.T, s, out=self.dW2)
-        db2 = s.sum(axis=0)
-        np.matmul(s, self.W2.T, out=dh)
-        dh *= h > 0
-        np.matmul(xb.T, dh, out=self.dW1)
-        db1 = dh.sum(axis=0)
-        self.dW1 *= lr
-        self.W1 -= self.dW1
-        self.b1 -= lr * db1
-        self.dW2 *= lr
-        self.W2 -= self.dW2
-        self.b2 -= lr * db2
-        return loss
-
-    def evaluate(self, x: np.ndarray, t: np.ndarray, chunk: int = 10_000) -> tuple[float, float]:
-        """``(mean cross-entropy, accuracy)`` on the whole of ``(x, t)``, ``chunk`` rows at a time."""
-        loss_sum, correct = 0.0, 0
-        for start in range(0, x.shape[0], chunk):
-            tb = t[start : start + chunk]
-            h = x[start : start + chunk] @ self.W1
-            h += self.b1
-            np.maximum(h, 0, out=h)
-            s = h @ self.W2
-            s += self.b2
-            correct += int(np.count_nonzero(s.argmax(axis=1) == tb))
-            s -= s.max(axis=1, keepdims=True)
-            picked = s[np.arange(s.shape[0]), tb]
-            np.exp(s, out=s)
-            loss_sum += float(np.sum(np.log(s.sum(axis=1)) - picked))
-        return loss_sum / x.shape[0], correct / x.shape[0]
 
 
 def time_steps(
@@ -294,8 +132,6 @@ class BenchResult:
 
 def _torch_step(layer_sizes: list[int], weights: list[tuple[np.ndarray, np.ndarray]], lr: float):
     """A PyTorch eager training step over the same weights, or None when torch is absent."""
-    import os
-
     # PyTorch's OpenMP threads spin after each op by default, stealing both cores from the NumPy
     # steps timed in between (and OpenBLAS's from torch); passive waiting keeps the comparison fair.
     # Effective only when set before torch is first imported.
@@ -353,9 +189,6 @@ def training_step_benchmark(
     ``MultiLayerNet`` (ReLU), and only chainrule and PyTorch are timed (the book and the fused
     loop are two-layer programs). All start from the same weights (std 0.01 as the book).
     """
-    from chainrule.models import TwoLayerNet
-    from chainrule.optim import SGD
-
     x = np.ascontiguousarray(x, dtype=np.float32)
     t = np.asarray(t, dtype=np.int64)
     n, d = x.shape
@@ -365,8 +198,6 @@ def training_step_benchmark(
     if two_layer:
         net: Any = TwoLayerNet(d, hidden_sizes[0], c, dtype=np.float32, seed=seed)
     else:
-        from chainrule.models import MultiLayerNet
-
         net = MultiLayerNet(d, list(hidden_sizes), c, weight_init=0.01, dtype=np.float32, seed=seed)
     weights = [(net.params[f"W{i}"].copy(), net.params[f"b{i}"].copy()) for i in range(1, len(sizes))]
     optimizer = SGD(lr=lr)
@@ -406,86 +237,6 @@ def training_step_benchmark(
     return BenchResult(label, sizes, batch_size, us, step_floor_us(sizes, batch_size, rate), notes)
 
 
-def book_training_run(
-    x_train: np.ndarray,
-    t_train: np.ndarray,
-    x_test: np.ndarray,
-    t_test: np.ndarray,
-    *,
-    iters: int = 10000,
-    batch_size: int = 100,
-    lr: float = 0.1,
-    seed: int = 0,
-) -> dict[str, float]:
-    """The book's ch05 ``train_neuralnet.py`` loop with the book's network, in float64.
-
-    Labels one-hot in float64 (made before the clock starts, as the book's loader does), batches
-    drawn with replacement, the loss computed again for the log, and train/test accuracy on the
-    full sets every ``N / batch_size`` iterations. Returns seconds and the final test accuracy.
-    """
-    from chainrule.models import init_weight
-
-    rng = np.random.default_rng(seed)
-    d, c = x_train.shape[1], int(t_train.max()) + 1
-    t_train, t_test = book_one_hot(t_train, c), book_one_hot(t_test, c)
-    W1 = init_weight(rng, d, 50, 0.01, np.dtype(np.float64))
-    W2 = init_weight(rng, 50, c, 0.01, np.dtype(np.float64))
-    net = BookTwoLayerNet(W1, np.zeros(50), W2, np.zeros(c))
-    iter_per_epoch = max(x_train.shape[0] // batch_size, 1)
-    start = time.perf_counter()
-    test_acc = float("nan")
-    for i in range(iters):
-        net.train_step(x_train, t_train, rng, lr, batch_size)
-        if i % iter_per_epoch == 0:
-            net.accuracy(x_train, t_train)
-            test_acc = net.accuracy(x_test, t_test)
-    test_acc = net.accuracy(x_test, t_test)
-    return {"seconds": time.perf_counter() - start, "test_acc": test_acc}
-
-
-def fused_training_run(
-    x_train: np.ndarray,
-    t_train: np.ndarray,
-    x_test: np.ndarray,
-    t_test: np.ndarray,
-    *,
-    iters: int = 10000,
-    batch_size: int = 100,
-    lr: float = 0.1,
-    seed: int = 0,
-) -> dict[str, float]:
-    """The default ``chainrule train`` schedule run by :class:`FusedTwoLayerNet`: the whole-run target.
-
-    Same initial weights and the same batches as ``chainrule train --seed`` (one Generator: W1,
-    W2, then a fresh permutation each epoch), loss and accuracy on the full training and test
-    sets after every epoch and at the end, but no checkpoints, history file or plot. Returns
-    seconds and the final test accuracy (which matches chainrule's run up to float32 rounding).
-    """
-    from chainrule.models import init_weight
-
-    start = time.perf_counter()
-    x_train = np.ascontiguousarray(x_train, dtype=np.float32)
-    x_test = np.ascontiguousarray(x_test, dtype=np.float32)
-    rng = np.random.default_rng(seed)
-    n, d = x_train.shape
-    c = int(max(t_train.max(), t_test.max())) + 1
-    W1 = init_weight(rng, d, 50, 0.01, np.dtype(np.float32))
-    W2 = init_weight(rng, 50, c, 0.01, np.dtype(np.float32))
-    net = FusedTwoLayerNet(W1, np.zeros(50, np.float32), W2, np.zeros(c, np.float32), batch=batch_size)
-    per_epoch = -(-n // batch_size)
-    test_acc = float("nan")
-    done = 0
-    while done < iters:
-        perm = rng.permutation(n)
-        steps = min(per_epoch, iters - done)
-        for step in range(steps):
-            net.train_step(x_train, t_train, perm[step * batch_size : (step + 1) * batch_size], lr)
-        done += steps
-        net.evaluate(x_train, t_train)  # timed like chainrule's per-epoch evaluation; the value is unused
-        test_acc = net.evaluate(x_test, t_test)[1]
-    return {"seconds": time.perf_counter() - start, "test_acc": test_acc}
-
-
 # Runs in the child: reports the child's own peak resident memory when it exits. VmHWM is the
 # high-water mark of this process's memory map, so the parent's pages (which a forked child's
 # ru_maxrss counts) are not included.
@@ -514,22 +265,22 @@ else:  # --call package.module:function ARG...: print the function's JSON-able r
 def training_run_on(implementation: str, dataset: str, iters: str = "10000") -> dict[str, float]:
     """``book_training_run`` or ``fused_training_run`` (``implementation`` "book" or "fused") on a
     named data set: what the whole-run comparison runs in a child, with its arguments as text."""
-    from chainrule.datasets import load_dataset
-
     runs = {"book": book_training_run, "fused": fused_training_run}
     (x_train, t_train), (x_test, t_test) = load_dataset(dataset)
     return runs[implementation](x_train, t_train, x_test, t_test, iters=int(iters))
 
 
 def run_measured(python_args: list[str]) -> dict[str, Any]:
-    """Run ``["-m", MODULE, ARGS...]`` (as ``python -m``) or ``["--call", "pkg.mod:function", ARGS...]``
+    """Run ``["-m", MODULE, ARGS...]`` (as ``python -m``) or ``["--call", "module:function", ARGS...]``
     (the function's result printed as JSON) in a child; return wall seconds, the child's own
     peak resident memory (MB), the exit status and the output."""
-    import subprocess
-    import sys
-
+    # The child imports the benchmark modules (``--call harness:...``) from this folder.
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(BENCHMARKS_DIR), os.environ.get("PYTHONPATH")])),
+    }
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", _PEAK_WRAPPER, *python_args], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", _PEAK_WRAPPER, *python_args], capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - start
     peak_mb = None
     err_lines = []
@@ -549,8 +300,6 @@ def run_measured(python_args: list[str]) -> dict[str, Any]:
 
 def numerical_vs_backprop(seed: int = 0) -> dict[str, float]:
     """Seconds for one backprop gradient and one numerical gradient of 784-50-10 on 3 images."""
-    from chainrule.models import TwoLayerNet
-
     rng = np.random.default_rng(seed)
     x, t = rng.random((3, 784)), rng.integers(0, 10, 3)
     net = TwoLayerNet(784, 50, 10, seed=seed)
@@ -589,8 +338,6 @@ def load_bench_data(dataset: str = "auto", seed: int = 0) -> tuple[tuple[np.ndar
     ``"auto"`` uses Fashion-MNIST when it is on this machine (never downloads), else MNIST, else
     random data of the same shapes ("synthetic": the timings are the same, accuracies are not).
     """
-    from chainrule.datasets import DatasetError, load_dataset
-
     names = ("fashion-mnist", "mnist") if dataset == "auto" else (dataset,)
     for name in names:
         if name == "synthetic":
@@ -609,8 +356,7 @@ def load_bench_data(dataset: str = "auto", seed: int = 0) -> tuple[tuple[np.ndar
 
 
 def _check_repeats(repeats: Any, where: str) -> None:
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"{where}: repeats must be a positive integer, got {repeats!r}")
+    check_int(repeats, "repeats", where)
 
 
 #: The whole-run implementations, in the order the first round runs them.
@@ -619,10 +365,6 @@ WHOLE_RUNS: tuple[str, ...] = ("chainrule", "book", "fused")
 
 def _whole_run(name: str, dataset: str, workdir: str, iters: int | None) -> dict[str, Any]:
     """One whole training run in a child process: seconds, peak memory (MB) and final test accuracy."""
-    import json
-    import shutil
-    from pathlib import Path
-
     if name == "chainrule":
         out = Path(workdir) / "chainrule-run"
         shutil.rmtree(out, ignore_errors=True)
@@ -630,13 +372,11 @@ def _whole_run(name: str, dataset: str, workdir: str, iters: int | None) -> dict
         result = run_measured(args + ([] if iters is None else ["--iters", str(iters)]))
     else:
         steps = [] if iters is None else [str(iters)]
-        result = run_measured(["--call", "chainrule.bench:training_run_on", name, dataset, *steps])
+        result = run_measured(["--call", "harness:training_run_on", name, dataset, *steps])
     if result["returncode"] != 0:
         raise RuntimeError(f"the {name} training run failed: {result['stderr'].strip()[-500:]}")
     if name == "chainrule":
-        rows = (out / "history.csv").read_text().splitlines()
-        header = rows[0].split(",")
-        result["test_acc"] = float(rows[-1].split(",")[header.index("test_acc")])
+        result["test_acc"] = load_run(out).final["test_acc"]
     else:
         result["test_acc"] = json.loads(result["stdout"])["test_acc"]
     return result
@@ -703,16 +443,13 @@ def format_run_table(runs: dict[str, dict[str, Any]], dataset: str, data_mb: flo
 def benchmark_report(
     dataset: str = "auto", *, full: bool = False, larger: bool = False, quick: bool = False, repeats: int = 3
 ) -> str:
-    """Run the comparisons and return them as Markdown text (what ``chainrule bench`` prints).
+    """Run the comparisons and return them as Markdown text (what ``bench_training.py`` prints).
 
     Always: the 784-50-10 training step at batch 100. ``larger``: hidden 500, batch 1000 and a
     5-layer MLP (784-100-100-100-100-10). ``full``: the whole default training run against the
     book's loop and the hand-fused loop (``repeats`` interleaved rounds) with peak memory, and
     backprop against the numerical gradient.
     """
-    import platform
-    import tempfile
-
     _check_repeats(repeats, "benchmark_report")  # before minutes of step timing, not after
     (x_train, t_train, x_test, t_test), description = load_bench_data(dataset)
     rounds, per_round = (3, 20) if quick else (9, 50)
@@ -732,7 +469,8 @@ def benchmark_report(
             )
         )  # fmt: skip
     lines = [
-        f"chainrule bench — data: {description}; {platform.processor() or platform.machine()}, NumPy {np.__version__}",
+        f"chainrule benchmarks — data: {description}; {platform.processor() or platform.machine()}, "
+        f"NumPy {np.__version__}",
         "",
         "Training step (gather a batch, forward, backward, SGD update), median of interleaved rounds:",
         "",

@@ -1,23 +1,38 @@
-"""bench.py: the baselines compute the same training step as chainrule (so the timings compare
-like with like), and the report is assembled from real measurements. No timing is asserted."""
+"""benchmarks/: the baselines compute the same training step as chainrule (so the timings compare
+like with like), and the report is assembled from real measurements. No timing is asserted.
+
+The benchmark modules are not installed; pytest finds them through ``pythonpath`` in pyproject.toml.
+"""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import harness
+from book_code import BookTwoLayerNet, book_one_hot, book_training_run
 from chainrule import TwoLayerNet
-from chainrule.bench import (
-    BookTwoLayerNet,
-    FusedTwoLayerNet,
-    book_one_hot,
-    book_training_run,
+from chainrule.optim import SGD
+from fused_loop import FusedTwoLayerNet, fused_training_run
+from harness import (
     format_run_table,
     full_run_comparison,
-    fused_training_run,
+    run_measured,
     step_floor_us,
     time_steps,
     training_step_benchmark,
 )
-from chainrule.optim import SGD
+
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_training.py"
+
+
+def bench_script(*args):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, env=env, timeout=300)
 
 
 def data(n=200, d=12, c=4, seed=0):
@@ -101,10 +116,8 @@ def test_training_step_benchmark_times_every_implementation():
 
 
 def test_run_measured_reports_the_childs_own_peak_memory():
-    from chainrule.bench import run_measured
-
     parent_ballast = np.ones(25_000_000)  # 200 MB here must not show up in the child's figure
-    result = run_measured(["--call", "chainrule.bench:gemm_gflops"])
+    result = run_measured(["--call", "harness:gemm_gflops"])
     assert result["returncode"] == 0 and float(result["stdout"]) > 0
     assert 10 < result["peak_mb"] < parent_ballast.nbytes / 2**20  # the child alone: NumPy and 3 small matrices
     version = run_measured(["-m", "chainrule", "--version"])
@@ -156,8 +169,6 @@ def test_fused_training_run_trains_on_the_same_schedule_as_the_trainer():
 
 
 def test_full_run_comparison_rotates_the_order_and_collects_every_round(monkeypatch):
-    import chainrule.bench as bench
-
     order = []
 
     def fake_run(name, dataset, workdir, iters):
@@ -165,7 +176,7 @@ def test_full_run_comparison_rotates_the_order_and_collects_every_round(monkeypa
         seconds = {"chainrule": 2.0, "book": 8.0, "fused": 1.5}[name] + len(order) / 100
         return {"seconds": seconds, "peak_mb": 100.0 + len(order), "test_acc": 0.9 if name != "book" else 0.89}
 
-    monkeypatch.setattr(bench, "_whole_run", fake_run)
+    monkeypatch.setattr(harness, "_whole_run", fake_run)
     runs = full_run_comparison("fashion-mnist", "unused", repeats=3)
     assert order == ["chainrule", "book", "fused", "book", "fused", "chainrule", "fused", "chainrule", "book"]
     assert runs["chainrule"]["seconds"] == [2.01, 2.06, 2.08]
@@ -197,3 +208,26 @@ def test_full_run_comparison_runs_each_implementation_in_its_own_process(tmp_pat
         assert 0.3 < run["test_acc"] < 1
     assert runs["fused"]["test_acc"] == pytest.approx(runs["chainrule"]["test_acc"], abs=0.002)
     assert (tmp_path / "chainrule-run" / "curves.png").is_file()
+
+
+def test_the_script_prints_the_step_table_with_ratios():
+    proc = bench_script("--dataset", "synthetic", "--quick")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert out.startswith("chainrule benchmarks — data: synthetic (random 60,000 + 10,000 images")
+    row = next(line for line in out.splitlines() if line.startswith("| 784-50-10, batch 100 |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    us = {name: float(cells[i].replace(",", "")) for i, name in enumerate(("chainrule", "fused", "book"), start=1)}
+    assert all(v > 0 for v in us.values())
+    # The ratios are those of the medians (printed rounded to 1 µs).
+    assert float(cells[5].rstrip("×")) == pytest.approx(us["book"] / us["chainrule"], abs=0.01 + 2 / us["chainrule"])
+    assert float(cells[7]) == pytest.approx(us["chainrule"] / us["fused"], abs=0.001 + 2 / us["fused"])
+    assert re.search(r"float32 GEMM rate on this machine: \d+ GFLOP/s", out)
+    assert "whole default run" not in out.lower()  # only without --quick
+
+
+@pytest.mark.parametrize("value", ["0", "x"])
+def test_the_scripts_repeat_must_be_a_positive_integer(value):
+    proc = bench_script("--repeat", value)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "--repeat" in proc.stderr and "expected a positive integer" in proc.stderr

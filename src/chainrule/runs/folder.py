@@ -1,0 +1,340 @@
+"""The run folder: starting a run in one, resuming it exactly, reading it back, and what run.json records.
+
+See the package docstring (:mod:`chainrule.runs`) for what a run folder holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chainrule._files import write_json
+from chainrule._version import __version__
+from chainrule.checkpoint import CHECKPOINT_NAME, Checkpoint, load_checkpoint
+from chainrule.datasets import load_dataset
+from chainrule.models import build_model
+from chainrule.optim import make_optimizer
+from chainrule.runs.settings import RESUMABLE_SETTINGS, RunError, model_config, n_classes_of, option, resolve_settings
+from chainrule.train import EarlyStopping, LRSchedule, Trainer, plot_history, read_history_csv
+
+__all__ = [
+    "RUN_FILE",
+    "Run",
+    "RunRecord",
+    "dataset_fingerprint",
+    "library_versions",
+    "load_run",
+    "new_run_folder",
+    "recorded_dataset",
+    "resume_run",
+    "start_run",
+]
+
+RUN_FILE = "run.json"
+
+
+# --------------------------------------------------------------------------------------------
+# Records: data identity and versions
+# --------------------------------------------------------------------------------------------
+
+
+def _sha256(*arrays: np.ndarray) -> str:
+    digest = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        digest.update(f"{a.dtype.str}{a.shape};".encode())
+        digest.update(memoryview(a).cast("B"))
+    return digest.hexdigest()
+
+
+def dataset_fingerprint(
+    name: str, x_train: np.ndarray, t_train: np.ndarray, x_test: np.ndarray, t_test: np.ndarray
+) -> dict[str, Any]:
+    """Identity of a data set as trained on: name, sizes, shapes and SHA-256 of the arrays' bytes.
+
+    Two loads of the same data in the same dtype give the same fingerprint; a resume checks it.
+    """
+    return {
+        "name": name,
+        "n_train": int(x_train.shape[0]),
+        "n_test": int(x_test.shape[0]),
+        "sample_shape": list(x_train.shape[1:]),
+        "dtype": str(x_train.dtype),
+        "train_sha256": _sha256(x_train, t_train),
+        "test_sha256": _sha256(x_test, t_test),
+    }
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of chainrule, NumPy and Python (recorded in run.json)."""
+    return {"chainrule": __version__, "numpy": np.__version__, "python": platform.python_version()}
+
+
+# --------------------------------------------------------------------------------------------
+# Reading a run folder
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunRecord:
+    """A run folder as written: ``folder`` and ``record`` (the decoded run.json)."""
+
+    folder: Path
+    record: dict[str, Any]
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return self.record["settings"]
+
+    @property
+    def dataset(self) -> dict[str, Any]:
+        """The data set's fingerprint (``name``, sizes, SHA-256)."""
+        return self.record.get("dataset", {})
+
+    @property
+    def result(self) -> dict[str, Any] | None:
+        """What the run reached (``final`` row, ``epochs_completed``, ...), or None if it has not finished."""
+        return self.record.get("result")
+
+    @property
+    def final(self) -> dict[str, Any] | None:
+        """The row describing the saved model (the best epoch's with early stopping), or None."""
+        return (self.result or {}).get("final")
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.folder / CHECKPOINT_NAME
+
+    def read_history(self) -> list[dict[str, Any]]:
+        """The rows of ``history.csv`` (one per evaluation), numbers as numbers."""
+        return read_history_csv(self.folder / "history.csv")
+
+    def load_checkpoint(self, **kwargs: Any) -> Checkpoint:
+        """The run's checkpoint (see :func:`chainrule.checkpoint.load_checkpoint`)."""
+        return load_checkpoint(self.checkpoint_path, **kwargs)
+
+    def load_model(self) -> Any:
+        """The trained model of the run's checkpoint."""
+        return self.load_checkpoint().model
+
+
+def _read_run_file(folder: Path, label: str) -> dict[str, Any]:
+    path = folder / RUN_FILE
+    if not folder.is_dir():
+        raise RunError(f"{label}: no such run folder")
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunError(f"{label}: no {RUN_FILE} there (is it a chainrule run folder?)") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunError(f"{label}: cannot read {RUN_FILE}: {exc}") from exc
+    if not isinstance(record, dict) or not isinstance(record.get("settings"), dict):
+        raise RunError(f"{label}: {RUN_FILE} has no 'settings'")
+    return record
+
+
+def load_run(folder: str | os.PathLike[str]) -> RunRecord:
+    """Read the run folder ``folder`` (its run.json; the history and checkpoint on request)."""
+    path = Path(folder).expanduser()
+    return RunRecord(path, _read_run_file(path, str(path)))
+
+
+def recorded_dataset(checkpoint: Checkpoint) -> tuple[str | None, str | None]:
+    """(data set name, data folder) a checkpoint records, else the run.json beside it; (None, None) if neither."""
+    info = checkpoint.info
+    if info.get("dataset"):
+        return info["dataset"], info.get("data_dir")
+    try:
+        settings = load_run(Path(checkpoint.path).parent).settings
+    except RunError:
+        return None, None
+    return settings.get("dataset"), settings.get("data_dir")
+
+
+# --------------------------------------------------------------------------------------------
+# Starting and resuming
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run(RunRecord):
+    """A run ready to train: its folder, its record and the ``trainer`` that writes into the folder."""
+
+    trainer: Trainer | None = None
+
+    def fit(self) -> dict[str, Any]:
+        """Train to the end, then record the result in run.json and draw ``curves.png``; returns the final row.
+
+        Overflow on the way to a NaN loss is not warned about: ``TrainingDiverged`` reports it
+        once. On Ctrl-C the last finished epoch's checkpoint is in the folder and the interrupt
+        propagates.
+        """
+        trainer = self.trainer
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            trainer.fit()
+        final = trainer.final
+        if final is None:  # a resumed run that had nothing left to do and no history
+            raise RunError(f"{self.folder}: the run has no completed epoch to report")
+        self.record["result"] = {
+            "final": final,
+            "epochs_completed": trainer.epoch,
+            "iterations": trainer.iteration,
+            "stopped_early": trainer.stopped_early,
+            "seconds": round(sum(row["seconds"] for row in trainer.history), 3),
+        }
+        write_json(self.folder / RUN_FILE, self.record)
+        settings = self.settings
+        plot_history(trainer.history, self.folder / "curves.png", title=f"{settings['dataset']}, {settings['model']}")
+        return final
+
+
+def new_run_folder(out: str | os.PathLike[str] | None) -> Path:
+    """``out`` checked to hold no run yet, or a fresh ``runs/<YYYYmmdd-HHMMSS>`` (nothing is created)."""
+    if out is not None:
+        path = Path(out).expanduser()
+        if (path / CHECKPOINT_NAME).exists() or (path / RUN_FILE).exists():
+            resume = option("resume", path, python=f"resume_run({str(path)!r})")
+            raise RunError(f"{path} already holds a run; continue it with {resume} or choose another {option('out')}")
+        if path.exists() and not path.is_dir():
+            raise RunError(f"{option('out', path)} exists and is not a folder")
+        return path
+    base = Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+    path, k = base, 1
+    while path.exists():
+        path, k = base.with_name(f"{base.name}-{k}"), k + 1
+    return path
+
+
+def _load_data(settings: Mapping[str, Any], progress: Any) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+    return load_dataset(settings["dataset"], dtype=settings["dtype"], data_dir=settings["data_dir"], progress=progress)
+
+
+def start_run(
+    settings: Mapping[str, Any] | None = None,
+    *,
+    out: str | os.PathLike[str] | None = None,
+    argv: Sequence[str] = (),
+    callbacks: Sequence[Any] = (),
+    progress: bool = False,
+    data_progress: Any = False,
+) -> Run:
+    """A new run of ``settings`` (any of :data:`DEFAULT_SETTINGS`; the rest default) in folder ``out``.
+
+    Loads the data set, builds the model and optimizer from one seeded generator, writes
+    run.json and returns the :class:`Run`; call ``run.fit()`` to train. ``callbacks`` and
+    ``progress`` go to the Trainer, ``data_progress`` to the data set loader (a download bar);
+    ``argv`` is recorded in run.json. ``start_run({"dataset": "spiral", "epochs": 5}).fit()``
+    is ``chainrule train --dataset spiral --epochs 5``.
+    """
+    settings = resolve_settings(settings or {})
+    folder = new_run_folder(out)
+    (x_train, t_train), (x_test, t_test) = _load_data(settings, data_progress)
+    fingerprint = dataset_fingerprint(settings["dataset"], x_train, t_train, x_test, t_test)
+    input_size = int(np.prod(x_train.shape[1:]))
+    config = model_config(settings, input_size, n_classes_of(settings["dataset"], t_train, t_test))
+    rng = np.random.default_rng(settings["seed"])
+    model = build_model(config, seed=rng)
+    optimizer = make_optimizer(settings["optimizer"], lr=settings["lr"])
+    trainer = Trainer(
+        model,
+        optimizer,
+        x_train,
+        t_train,
+        x_test,
+        t_test,
+        epochs=settings["epochs"],
+        iters=settings["iters"],
+        batch_size=settings["batch_size"],
+        rng=rng,
+        schedule=LRSchedule(settings["schedule"], settings["step_size"], settings["gamma"], settings["min_lr"]),
+        early_stopping=(
+            EarlyStopping(settings["early_stopping"], settings["monitor"])
+            if settings["early_stopping"] is not None
+            else None
+        ),
+        out_dir=folder,
+        callbacks=callbacks,
+        progress=progress,
+        info={"dataset": settings["dataset"], "data_dir": settings["data_dir"]},
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {
+        "command": "chainrule train",
+        "argv": list(argv),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "settings": settings,
+        "seed": settings["seed"],
+        "dataset": fingerprint,
+        "model": model.config,
+        "optimizer": optimizer.config,
+        "versions": library_versions(),
+    }
+    write_json(folder / RUN_FILE, record)
+    return Run(folder, record, trainer)
+
+
+def resume_run(
+    folder: str | os.PathLike[str],
+    settings: Mapping[str, Any] | None = None,
+    *,
+    callbacks: Sequence[Any] = (),
+    progress: bool = False,
+    data_progress: Any = False,
+) -> Run:
+    """The run in ``folder``, ready to continue exactly where its last checkpoint left it.
+
+    ``settings`` may give a new length (``epochs`` or ``iters``, counted from the start of the
+    run) and a new ``data_dir``; any other setting must equal the run's own. The data must be
+    the run's (checked by SHA-256). Appends the resume to run.json; ``run.fit()`` continues.
+    """
+    path = Path(folder).expanduser()
+    label = option("resume", path, python=str(path))
+    record = _read_run_file(path, label)
+    given = dict(settings or {})
+    fixed = [k for k in given if k not in RESUMABLE_SETTINGS and given[k] != record["settings"].get(k)]
+    if fixed:
+        names = ", ".join(option(k) for k in fixed)
+        raise RunError(f"{names} cannot change when resuming (the run's settings are in {path / RUN_FILE})")
+    resolved = dict(record["settings"])
+    if "epochs" in given or "iters" in given:
+        resolved["epochs"], resolved["iters"] = given.get("epochs"), given.get("iters")
+    if "data_dir" in given:
+        resolved["data_dir"] = given["data_dir"]
+    (x_train, t_train), (x_test, t_test) = _load_data(resolved, data_progress)
+    fingerprint = dataset_fingerprint(resolved["dataset"], x_train, t_train, x_test, t_test)
+    recorded = record.get("dataset", {})
+    if (recorded.get("train_sha256"), recorded.get("test_sha256")) != (
+        fingerprint["train_sha256"],
+        fingerprint["test_sha256"],
+    ):
+        raise RunError(
+            f"{label}: the {resolved['dataset']} data differ from the run's (SHA-256 mismatch); "
+            "an exact resume needs the same data"
+        )
+    trainer = Trainer.from_checkpoint(
+        path,
+        x_train,
+        t_train,
+        x_test,
+        t_test,
+        epochs=resolved["epochs"],
+        iters=resolved["iters"],
+        callbacks=callbacks,
+        progress=progress,
+    )
+    trainer.info = {"dataset": resolved["dataset"], "data_dir": resolved["data_dir"]}
+    record["settings"] = resolved
+    record.setdefault("resumed", []).append(
+        {"at": time.strftime("%Y-%m-%dT%H:%M:%S"), "epoch": trainer.epoch, "iteration": trainer.iteration}
+    )
+    write_json(path / RUN_FILE, record)
+    return Run(path, record, trainer)

@@ -1,0 +1,89 @@
+"""The training history on disk: ``history.csv`` (written and read back) and ``curves.png``."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from chainrule._files import atomic_write
+
+__all__ = ["HISTORY_FIELDS", "plot_history", "read_history_csv", "write_history_csv"]
+
+#: Columns of a history row (and of ``history.csv``), in order.
+HISTORY_FIELDS: tuple[str, ...] = (
+    "epoch",
+    "iteration",
+    "loss",
+    "train_loss",
+    "train_acc",
+    "test_loss",
+    "test_acc",
+    "lr",
+    "seconds",
+)
+
+
+def write_history_csv(path: str | os.PathLike[str], history: Sequence[Mapping[str, Any]]) -> Path:
+    """Write the history rows as CSV (columns :data:`HISTORY_FIELDS`, then any others), atomically."""
+    fields = list(HISTORY_FIELDS)
+    for row in history:
+        fields.extend(k for k in row if k not in fields)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for row in history:
+        writer.writerow({k: row.get(k, "") for k in fields})
+    return atomic_write(path, buf.getvalue().encode("utf-8"))
+
+
+def read_history_csv(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The rows of a ``history.csv``: ``iteration`` as int, ``epoch`` as int when whole, every
+    other non-empty field as float (empty fields are left out)."""
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = []
+        for raw in csv.DictReader(f):
+            row: dict[str, Any] = {}
+            for key, text in raw.items():
+                if text in ("", None):
+                    continue
+                value = float(text)
+                row[key] = int(value) if key == "iteration" or (key == "epoch" and value.is_integer()) else value
+            rows.append(row)
+    return rows
+
+
+def plot_history(history: Sequence[Mapping[str, Any]], path: str | os.PathLike[str], *, title: str = "") -> Path:
+    """Save the book's two training plots as one PNG: loss per epoch, and train/test accuracy.
+
+    Uses matplotlib's Agg canvas directly (no pyplot, so no global backend is changed).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    if not history:
+        raise ValueError("plot_history: the history is empty (no epoch finished)")
+    epochs = [row["epoch"] for row in history]
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    ax_loss.plot(epochs, [row["loss"] for row in history], marker="o", label="training mini-batches")
+    if all("test_loss" in row for row in history):
+        ax_loss.plot(epochs, [row["test_loss"] for row in history], marker="s", linestyle="--", label="test")
+    ax_loss.set_xlabel("epochs")
+    ax_loss.set_ylabel("loss")
+    ax_loss.legend()
+    ax_acc.plot(epochs, [row["train_acc"] for row in history], marker="o", label="train")
+    ax_acc.plot(epochs, [row["test_acc"] for row in history], marker="s", linestyle="--", label="test")
+    ax_acc.set_xlabel("epochs")
+    ax_acc.set_ylabel("accuracy")
+    ax_acc.set_ylim(0, 1.0)
+    ax_acc.legend(loc="lower right")
+    if title:
+        fig.suptitle(title)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    return atomic_write(path, buf.getvalue())

@@ -1,0 +1,62 @@
+"""_files.py: the one atomic writer (checkpoints, run files, downloads, the cache, drawings)."""
+
+import json
+import os
+import stat
+
+import pytest
+
+from chainrule._files import atomic_file, atomic_write, write_json
+
+
+def test_atomic_write_gives_files_the_usual_mode(tmp_path):
+    mask = os.umask(0o022)
+    try:
+        path = atomic_write(tmp_path / "history.csv", b"epoch\n")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert path.read_bytes() == b"epoch\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["history.csv"]  # no temp file left behind
+
+
+def test_atomic_write_never_touches_the_process_umask(tmp_path, monkeypatch):
+    # The mode comes from open(..., "xb") applying the umask itself; reading the umask would
+    # mean setting it, process-wide, for a moment (a race with other threads creating files).
+    def forbidden(mask):
+        raise AssertionError("os.umask was called")
+
+    monkeypatch.setattr(os, "umask", forbidden)
+    path = atomic_write(tmp_path / "run.json", b"{}")
+    assert path.read_bytes() == b"{}"
+
+
+def test_a_failed_write_keeps_the_old_file_and_leaves_no_temp_file(tmp_path):
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(b"old")
+    with pytest.raises(KeyError):
+        with atomic_file(path) as f:
+            f.write(b"new, half written")
+            assert os.path.dirname(f.name) == str(tmp_path) and os.path.exists(f.name)
+            raise KeyError("interrupted")
+    assert path.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]
+
+
+def test_nothing_is_at_the_path_until_the_block_ends(tmp_path):
+    path = tmp_path / "data.gz"
+    with atomic_file(path, suffix=".part") as f:
+        f.write(b"payload")
+        f.flush()
+        assert not path.exists() and f.name.endswith(".part")
+        with open(f.name, "rb") as back:  # a download reads its temp file back to verify it
+            assert back.read() == b"payload"
+    assert path.read_bytes() == b"payload"
+
+
+def test_write_json_is_indented_with_a_newline_and_reads_back(tmp_path):
+    obj = {"name": "Fashion-MNIST × 2", "n": [1, 2], "loss": float("nan")}
+    text = write_json(tmp_path / "run.json", obj).read_text(encoding="utf-8")
+    assert text.endswith("}\n") and "\n  " in text
+    back = json.loads(text)
+    assert back["name"] == obj["name"] and back["n"] == [1, 2] and back["loss"] != back["loss"]

@@ -1,0 +1,157 @@
+"""chainrule.runs: settings, the run folder (start, resume, load) and its records."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chainrule.checkpoint import load_checkpoint
+from chainrule.datasets import load_spiral
+from chainrule.runs import (
+    DEFAULT_SETTINGS,
+    RUN_FILE,
+    RunError,
+    dataset_fingerprint,
+    load_run,
+    model_config,
+    recorded_dataset,
+    resolve_settings,
+    resume_run,
+    start_run,
+)
+
+SPIRAL = {"dataset": "spiral", "model": "mlp", "hidden": [16], "optimizer": "adam", "batch_size": 60}
+
+
+@pytest.fixture(scope="module")
+def spiral():
+    return load_spiral()
+
+
+def without_seconds(history):
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
+
+
+def test_dataset_fingerprint_detects_changes(spiral):
+    (x, t), (xt, tt) = spiral
+    a = dataset_fingerprint("spiral", x, t, xt, tt)
+    assert a == dataset_fingerprint("spiral", x.copy(), t.copy(), xt, tt)
+    assert a["n_train"] == 240 and a["n_test"] == 60 and len(a["train_sha256"]) == 64
+    x2 = x.copy()
+    x2[0, 0] += 1e-3
+    assert dataset_fingerprint("spiral", x2, t, xt, tt)["train_sha256"] != a["train_sha256"]
+    assert dataset_fingerprint("spiral", x.astype(np.float64), t, xt, tt)["train_sha256"] != a["train_sha256"]
+
+
+def test_resolve_settings_fills_in_the_book_defaults():
+    s = resolve_settings({})
+    assert set(s) == set(DEFAULT_SETTINGS)
+    assert (s["model"], s["hidden"], s["weight_init"], s["lr"], s["iters"]) == ("two-layer", [50], 0.01, 0.1, 10_000)
+    mlp = resolve_settings({"model": "mlp", "activation": "tanh", "optimizer": "adam"})
+    assert (mlp["hidden"], mlp["weight_init"], mlp["lr"]) == ([100, 100], "xavier", 0.001)
+    assert model_config(mlp, 784, 10) == {
+        "model": "mlp",
+        "input_size": 784,
+        "hidden_sizes": [100, 100],
+        "output_size": 10,
+        "activation": "tanh",
+        "weight_init": "xavier",
+        "batch_norm": False,
+        "dropout": 0.0,
+        "weight_decay": 0.0,
+        "dtype": "float32",
+    }
+
+
+def test_settings_errors_speak_python_and_the_command_line():
+    with pytest.raises(RunError) as info:
+        resolve_settings({"model": "two-layer", "hidden": [3, 4]})
+    assert str(info.value) == "model='two-layer' takes one hidden size, got 2; use model='mlp'"
+    assert info.value.cli_message() == "--model two-layer takes one --hidden size, got 2; use --model mlp"
+    with pytest.raises(RunError) as info:
+        resolve_settings({"batch_norm": True, "dropout": 0.5})
+    assert info.value.cli_message().startswith("--batch-norm, --dropout need --model mlp")
+    assert str(info.value).startswith("batch_norm, dropout need model='mlp'")
+    with pytest.raises(RunError, match="unknown setting 'lrr'"):
+        resolve_settings({"lrr": 0.1})
+    with pytest.raises(RunError, match="model must be one of two-layer, mlp, got 'cnn'"):
+        resolve_settings({"model": "cnn"})
+    with pytest.raises(RunError, match="data_dir applies to mnist and fashion-mnist; spiral is generated"):
+        resolve_settings({"dataset": "spiral", "data_dir": "x"})
+
+
+def test_start_fit_and_load_a_run(tmp_path, spiral):
+    run = start_run({**SPIRAL, "epochs": 3}, out=tmp_path / "r", argv=["--dataset", "spiral"])
+    record = json.loads((tmp_path / "r" / RUN_FILE).read_text())
+    assert record["argv"] == ["--dataset", "spiral"] and "result" not in record
+    assert record["dataset"] == dataset_fingerprint("spiral", *spiral[0], *spiral[1])
+    final = run.fit()
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == [
+        "curves.png",
+        "history.csv",
+        "model.safetensors",
+        "run.json",
+    ]
+    loaded = load_run(tmp_path / "r")
+    assert loaded.settings == run.settings and loaded.final == final == run.trainer.history[-1]
+    assert loaded.result["epochs_completed"] == 3 and loaded.result["iterations"] == 12
+    assert loaded.read_history() == run.trainer.history  # every number read back exactly
+    x = spiral[1][0]
+    np.testing.assert_array_equal(loaded.load_model().predict(x), run.trainer.model.predict(x))
+    assert recorded_dataset(loaded.load_checkpoint()) == ("spiral", None)
+
+
+def test_resume_continues_exactly_and_refuses_other_settings(tmp_path):
+    whole = start_run({**SPIRAL, "epochs": 4}, out=tmp_path / "whole")
+    whole.fit()
+    start_run({**SPIRAL, "epochs": 2}, out=tmp_path / "half").fit()
+    with pytest.raises(RunError) as info:
+        resume_run(tmp_path / "half", {"lr": 0.5, "epochs": 4})
+    assert info.value.cli_message().startswith("--lr cannot change when resuming")
+    resumed = resume_run(tmp_path / "half", {**SPIRAL, "epochs": 4})  # the same settings may be repeated
+    resumed.fit()
+    assert without_seconds(resumed.trainer.history) == without_seconds(whole.trainer.history)
+    assert [r["epoch"] for r in load_run(tmp_path / "half").record["resumed"]] == [2]
+    a, b = load_checkpoint(tmp_path / "half").model, load_checkpoint(tmp_path / "whole").model
+    for k in a.params:
+        np.testing.assert_array_equal(a.params[k], b.params[k])
+
+
+def test_run_folders_are_checked(tmp_path):
+    start_run({**SPIRAL, "epochs": 1}, out=tmp_path / "r")
+    with pytest.raises(RunError) as info:
+        start_run({**SPIRAL, "epochs": 1}, out=tmp_path / "r")
+    assert f"resume_run({str(tmp_path / 'r')!r})" in str(info.value)
+    assert f"--resume {tmp_path / 'r'} or choose another --out" in info.value.cli_message()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(RunError, match="exists and is not a folder"):
+        start_run(SPIRAL, out=tmp_path / "file")
+    with pytest.raises(RunError) as info:
+        load_run(tmp_path / "nowhere")
+    assert str(info.value) == f"{tmp_path / 'nowhere'}: no such run folder"
+    with pytest.raises(RunError) as info:
+        resume_run(tmp_path / "nowhere")
+    assert info.value.cli_message() == f"--resume {tmp_path / 'nowhere'}: no such run folder"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RunError, match="no run.json there"):
+        load_run(tmp_path / "empty")
+
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_a_run_written_by_chainrule_0_1_0_before_the_restructure_resumes_bit_for_bit(tmp_path):
+    # tests/data/run-0.1.0: `chainrule train --dataset spiral --model mlp --hidden 8 --batch-norm
+    # --dropout 0.1 --optimizer adam --lr 0.02 --batch-size 50 --epochs 2`, written by the code
+    # before the layers, train and run folder moved; the expected history is that code's own
+    # resume to 4 epochs (seconds left out).
+    folder = tmp_path / "run"
+    shutil.copytree(DATA / "run-0.1.0", folder)
+    old = load_run(folder)
+    assert old.final["iteration"] == 10 and old.read_history()[-1]["test_acc"] == old.final["test_acc"]
+    run = resume_run(folder, {"epochs": 4})
+    run.fit()
+    expected = json.loads((DATA / "run-0.1.0-resumed-to-4.json").read_text())
+    assert without_seconds(run.trainer.history) == expected
