@@ -99,3 +99,13 @@ def test_fused_softmax_cross_entropy_matches_definition(n, c, scale, seed):
     assert loss == pytest.approx(expected, rel=1e-12, abs=1e-12)
     onehot = np.eye(c)[t]
     assert softmax_cross_entropy(x, onehot)[0] == pytest.approx(expected, rel=1e-12, abs=1e-12)
+
+
+def test_softmax_of_a_scalar_an_empty_batch_and_no_classes():
+    assert softmax(3.0) == 1.0 and np.shape(softmax(3.0)) == () and log_softmax(np.float32(2)) == 0
+    assert softmax(np.ones((0, 3))).shape == (0, 3)
+    with pytest.raises(
+        ValueError, match=r"softmax: expected at least one class along the last axis, got shape \(3, 0\)"
+    ):
+        softmax(np.ones((3, 0)))
+    np.testing.assert_allclose(softmax(np.arange(24).reshape(2, 3, 4)).sum(axis=-1), np.ones((2, 3)))

@@ -1,4 +1,5 @@
-"""layers.py: forward values, gradients against central differences, purity and errors."""
+"""chainrule.layers, chapter 5 (arithmetic, activations, affine, loss): forward values, gradients
+against central differences, purity and errors."""
 
 import warnings
 

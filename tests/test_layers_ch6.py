@@ -1,4 +1,5 @@
-"""layers.py, chapter 6: Dropout and BatchNormalization (forward by hand, gradients, modes, errors)."""
+"""chainrule.layers.regularization (chapter 6): Dropout and BatchNormalization (forward by hand,
+gradients, modes, errors)."""
 
 import numpy as np
 import pytest

@@ -155,3 +155,38 @@ def test_a_run_written_by_chainrule_0_1_0_before_the_restructure_resumes_bit_for
     run.fit()
     expected = json.loads((DATA / "run-0.1.0-resumed-to-4.json").read_text())
     assert without_seconds(run.trainer.history) == expected
+
+
+@pytest.mark.parametrize(
+    ("settings", "python", "cli"),
+    [
+        ({"hidden": 32}, "hidden must be a list of positive integers, got 32", "--hidden must be"),
+        ({"seed": -1}, "seed must be an integer >= 0, got -1", "--seed must be an integer >= 0"),
+        ({"dataset": "cifar"}, "dataset must be one of mnist, fashion-mnist, spiral, got 'cifar'", "--dataset"),
+        ({"lr": 0}, "lr must be a positive number, got 0", "--lr must be a positive number"),
+        ({"dropout": 1.0, "model": "mlp"}, "dropout must be a number in [0, 1), got 1.0", "--dropout must be"),
+        ({"batch_norm": "yes"}, "batch_norm must be True or False, got 'yes'", "--batch-norm must be True"),
+        ({"epochs": 3, "iters": 5}, "give epochs or iters, not both", "give --epochs or --iters, not both"),
+    ],
+)
+def test_every_setting_is_checked_before_anything_is_built(settings, python, cli):
+    with pytest.raises(RunError) as info:
+        resolve_settings(settings)
+    assert str(info.value) == python and info.value.cli_message().startswith(cli)
+
+
+def test_resume_checks_its_settings_and_writes_nothing_until_fit(tmp_path):
+    start_run({**SPIRAL, "epochs": 2}, out=tmp_path / "r").fit()
+    before = (tmp_path / "r" / RUN_FILE).read_bytes()
+    with pytest.raises(RunError, match="unknown setting 'lrr'"):
+        resume_run(tmp_path / "r", {"lrr": 1})
+    with pytest.raises(RunError) as info:
+        resume_run(tmp_path / "r", {"data_dir": str(tmp_path)})
+    assert info.value.cli_message() == "--data-dir applies to mnist and fashion-mnist; spiral is generated"
+    run = resume_run(tmp_path / "r", {"epochs": 3})
+    assert (tmp_path / "r" / RUN_FILE).read_bytes() == before  # not fitted: the record is as it was
+    run.fit()
+    record = load_run(tmp_path / "r")
+    assert (
+        record.settings["epochs"] == 3 and record.result["epochs_completed"] == 3 and len(record.record["resumed"]) == 1
+    )

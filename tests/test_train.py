@@ -424,3 +424,11 @@ def test_history_csv_reads_back_exactly(spiral, tmp_path):
     rows = read_history_csv(tmp_path / "history.csv")
     assert rows == trainer.history
     assert isinstance(rows[0]["epoch"], int) and isinstance(rows[-1]["epoch"], float)  # 20 steps = 2.5 epochs
+
+
+def test_a_hook_set_on_an_instance_is_called(spiral):
+    rows = []
+    cb = Callback()
+    cb.on_epoch_end = lambda trainer, row: rows.append(row["epoch"])
+    mlp_trainer(spiral, epochs=2, callbacks=[cb]).fit()
+    assert rows == [1, 2]

@@ -64,21 +64,27 @@ def check_real(
     high: float | None = None,
     low_open: bool = False,
     high_open: bool = False,
+    expected: str | None = None,
 ) -> float:
     """``value`` as a float when it is a finite real number in the given range; else ``ValueError``.
 
     ``low``/``high`` bound the range (closed unless ``low_open``/``high_open``). Messages:
-    "must be a real number", "must be finite", "must be a positive number" (low 0, open),
-    "must be >= L", "must be <= H" or "must lie in [L, H)".
+    "must be a real number", then "must be finite", "must be a positive number" (low 0, open),
+    "must be >= L", "must be <= H" or "must lie in [L, H)" — or "must be {expected}" for a
+    non-finite or out-of-range value when ``expected`` is given.
     """
     if not is_real(value):
         raise ValueError(f"{where}: {name} must be a real number, got {value!r}")
     number = float(value)
+    if expected is not None and not np.isfinite(number):
+        raise ValueError(f"{where}: {name} must be {expected}, got {value!r}")
     if not np.isfinite(number):
         raise ValueError(f"{where}: {name} must be finite, got {value!r}")
     too_low = low is not None and (number <= low if low_open else number < low)
     too_high = high is not None and (number >= high if high_open else number > high)
     if too_low or too_high:
+        if expected is not None:
+            raise ValueError(f"{where}: {name} must be {expected}, got {value!r}")
         if low is not None and high is not None:
             rule = f"lie in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
         elif low is not None:

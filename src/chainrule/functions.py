@@ -81,10 +81,11 @@ def _softmax_rows(x2: np.ndarray, positions: np.ndarray | None = None, keep_shif
 
 
 def _rows(x: Any, where: str) -> np.ndarray:
+    """Scores as rows (M, C) over the last axis (a scalar is one row of one class)."""
     x = as_float_array(x, where)
-    if x.ndim == 0:
-        raise ValueError(f"{where}: expected scores with at least one axis (C,) or (..., C), got a scalar")
-    return x.reshape(-1, x.shape[-1])
+    if x.ndim and x.shape[-1] == 0:
+        raise ValueError(f"{where}: expected at least one class along the last axis, got shape {x.shape}")
+    return x.reshape(-1, x.shape[-1] if x.ndim else 1)
 
 
 def softmax(x: Any) -> np.ndarray:

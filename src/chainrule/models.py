@@ -95,9 +95,7 @@ def init_weight(rng: np.random.Generator, fan_in: int, fan_out: int, std: float 
                 f"got {std!r}"
             )
     else:
-        scale = float(std)
-        if not np.isfinite(scale) or scale <= 0:
-            raise ValueError(f"weight init std must be a positive number, got {std!r}")
+        scale = check_real(std, "std", "weight init", low=0.0, low_open=True)
     return (scale * rng.standard_normal((fan_in, fan_out))).astype(dtype)
 
 
@@ -370,7 +368,9 @@ class MultiLayerNet(_Network):
         self.weight_init = weight_init if isinstance(weight_init, str) else _check_weight_std(weight_init, where)
         self.batch_norm = check_bool(batch_norm, "batch_norm", where)
         self.dropout = check_fraction(dropout, "dropout", where, closed=False)
-        self.weight_decay = check_real(weight_decay, "weight_decay", where, low=0.0)
+        if not is_real(weight_decay):
+            raise ValueError(f"{where}: weight_decay must be a number >= 0, got {weight_decay!r}")
+        self.weight_decay = check_real(weight_decay, "weight_decay", where, low=0.0, expected="a finite number >= 0")
         self.dtype = check_float_dtype(dtype, where)
         self.rng = as_generator(seed)
 

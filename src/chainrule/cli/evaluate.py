@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,9 @@ def run(args: argparse.Namespace) -> int:
     if data_dir is None and recorded_dir is not None and Path(recorded_dir).is_dir():
         data_dir = recorded_dir
     dtype = np.asarray(next(iter(model.params.values()))).dtype
-    _, (x_test, t_test) = load_dataset(name, dtype=dtype, data_dir=data_dir if name != "spiral" else None)
+    _, (x_test, t_test) = load_dataset(
+        name, dtype=dtype, data_dir=data_dir if name != "spiral" else None, progress=sys.stderr.isatty()
+    )
     expected = model.config.get("input_size")
     got = int(np.prod(x_test.shape[1:]))
     if expected is not None and expected != got:

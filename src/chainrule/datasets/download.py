@@ -117,11 +117,11 @@ def download_file(url: str, dest: Path, digest: Digest | None, *, progress: Prog
                 data, _ = idx.read_idx_bytes(Path(out.name))
             except DatasetError as exc:
                 raise DatasetError(f"checksum mismatch and unreadable content ({exc})") from exc
-            if digest.sha256 is None or hashlib.sha256(data).hexdigest() != digest.sha256:
+            sha256 = hashlib.sha256(data).hexdigest()
+            if digest.sha256 is None or sha256 != digest.sha256:
                 raise DatasetError(
                     f"checksum mismatch (MD5 {md5}, expected {digest.gzip_md5 or 'n/a'}; "
-                    f"SHA-256 of content {hashlib.sha256(data).hexdigest()}, "
-                    f"expected {digest.sha256 or 'n/a'})"
+                    f"SHA-256 of content {sha256}, expected {digest.sha256 or 'n/a'})"
                 )
 
 

@@ -13,21 +13,21 @@ A run folder holds:
 :class:`~chainrule.train.Trainer` writing into a new folder; :func:`resume_run` continues a
 folder exactly; :func:`load_run` reads one (for ``chainrule eval``, the benchmarks or a
 notebook). Modules: :mod:`~chainrule.runs.settings` (the settings, their defaults and the model
-they describe) and :mod:`~chainrule.runs.folder` (the folder: start, resume, load, records).
+they describe), :mod:`~chainrule.runs.folder` (the folder: start, resume, load) and
+:mod:`~chainrule.runs.records` (the data set's fingerprint and the versions run.json records).
 """
 
 from chainrule.runs.folder import (
     RUN_FILE,
     Run,
     RunRecord,
-    dataset_fingerprint,
-    library_versions,
     load_run,
     new_run_folder,
     recorded_dataset,
     resume_run,
     start_run,
 )
+from chainrule.runs.records import dataset_fingerprint, library_versions
 from chainrule.runs.settings import (
     DEFAULT_SETTINGS,
     RESUMABLE_SETTINGS,

@@ -5,10 +5,8 @@ See the package docstring (:mod:`chainrule.runs`) for what a run folder holds.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import platform
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,20 +16,26 @@ from typing import Any
 import numpy as np
 
 from chainrule._files import write_json
-from chainrule._version import __version__
 from chainrule.checkpoint import CHECKPOINT_NAME, Checkpoint, load_checkpoint
 from chainrule.datasets import load_dataset
 from chainrule.models import build_model
 from chainrule.optim import make_optimizer
-from chainrule.runs.settings import RESUMABLE_SETTINGS, RunError, model_config, n_classes_of, option, resolve_settings
+from chainrule.runs.records import dataset_fingerprint, library_versions
+from chainrule.runs.settings import (
+    DEFAULT_SETTINGS,
+    RESUMABLE_SETTINGS,
+    RunError,
+    model_config,
+    n_classes_of,
+    option,
+    resolve_settings,
+)
 from chainrule.train import EarlyStopping, LRSchedule, Trainer, plot_history, read_history_csv
 
 __all__ = [
     "RUN_FILE",
     "Run",
     "RunRecord",
-    "dataset_fingerprint",
-    "library_versions",
     "load_run",
     "new_run_folder",
     "recorded_dataset",
@@ -40,43 +44,6 @@ __all__ = [
 ]
 
 RUN_FILE = "run.json"
-
-
-# --------------------------------------------------------------------------------------------
-# Records: data identity and versions
-# --------------------------------------------------------------------------------------------
-
-
-def _sha256(*arrays: np.ndarray) -> str:
-    digest = hashlib.sha256()
-    for a in arrays:
-        a = np.ascontiguousarray(a)
-        digest.update(f"{a.dtype.str}{a.shape};".encode())
-        digest.update(memoryview(a).cast("B"))
-    return digest.hexdigest()
-
-
-def dataset_fingerprint(
-    name: str, x_train: np.ndarray, t_train: np.ndarray, x_test: np.ndarray, t_test: np.ndarray
-) -> dict[str, Any]:
-    """Identity of a data set as trained on: name, sizes, shapes and SHA-256 of the arrays' bytes.
-
-    Two loads of the same data in the same dtype give the same fingerprint; a resume checks it.
-    """
-    return {
-        "name": name,
-        "n_train": int(x_train.shape[0]),
-        "n_test": int(x_test.shape[0]),
-        "sample_shape": list(x_train.shape[1:]),
-        "dtype": str(x_train.dtype),
-        "train_sha256": _sha256(x_train, t_train),
-        "test_sha256": _sha256(x_test, t_test),
-    }
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of chainrule, NumPy and Python (recorded in run.json)."""
-    return {"chainrule": __version__, "numpy": np.__version__, "python": platform.python_version()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -174,11 +141,14 @@ class Run(RunRecord):
     def fit(self) -> dict[str, Any]:
         """Train to the end, then record the result in run.json and draw ``curves.png``; returns the final row.
 
+        run.json is written first too, so an interrupted run's folder names its settings and resumes.
+
         Overflow on the way to a NaN loss is not warned about: ``TrainingDiverged`` reports it
         once. On Ctrl-C the last finished epoch's checkpoint is in the folder and the interrupt
         propagates.
         """
         trainer = self.trainer
+        write_json(self.folder / RUN_FILE, self.record)  # the settings (and this resume) before training starts
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             trainer.fit()
         final = trainer.final
@@ -294,12 +264,15 @@ def resume_run(
 
     ``settings`` may give a new length (``epochs`` or ``iters``, counted from the start of the
     run) and a new ``data_dir``; any other setting must equal the run's own. The data must be
-    the run's (checked by SHA-256). Appends the resume to run.json; ``run.fit()`` continues.
+    the run's (checked by SHA-256). ``run.fit()`` continues and records the resume in run.json.
     """
     path = Path(folder).expanduser()
     label = option("resume", path, python=str(path))
     record = _read_run_file(path, label)
     given = dict(settings or {})
+    unknown = [k for k in given if k not in DEFAULT_SETTINGS]
+    if unknown:
+        raise RunError(f"unknown setting {unknown[0]!r}; the settings are {', '.join(DEFAULT_SETTINGS)}")
     fixed = [k for k in given if k not in RESUMABLE_SETTINGS and given[k] != record["settings"].get(k)]
     if fixed:
         names = ", ".join(option(k) for k in fixed)
@@ -308,6 +281,8 @@ def resume_run(
     if "epochs" in given or "iters" in given:
         resolved["epochs"], resolved["iters"] = given.get("epochs"), given.get("iters")
     if "data_dir" in given:
+        if given["data_dir"] is not None and resolved["dataset"] == "spiral":
+            raise RunError(f"{option('data_dir')} applies to mnist and fashion-mnist; spiral is generated")
         resolved["data_dir"] = given["data_dir"]
     (x_train, t_train), (x_test, t_test) = _load_data(resolved, data_progress)
     fingerprint = dataset_fingerprint(resolved["dataset"], x_train, t_train, x_test, t_test)
@@ -336,5 +311,4 @@ def resume_run(
     record.setdefault("resumed", []).append(
         {"at": time.strftime("%Y-%m-%dT%H:%M:%S"), "epoch": trainer.epoch, "iteration": trainer.iteration}
     )
-    write_json(path / RUN_FILE, record)
-    return Run(path, record, trainer)
+    return Run(path, record, trainer)  # run.json changes when the run is fitted, not before

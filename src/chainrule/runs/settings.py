@@ -9,17 +9,20 @@ them to the model's ``config``. :class:`RunError` names settings as Python keywo
 
 from __future__ import annotations
 
+import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from chainrule.datasets import CLASS_NAMES
-from chainrule.models import MODEL_NAMES, MODELS
+from chainrule._checks import is_int, is_real
+from chainrule.datasets import CLASS_NAMES, DATASET_NAMES
+from chainrule.models import ACTIVATIONS, DTYPE_NAMES, MODEL_NAMES, MODELS
 from chainrule.optim import OPTIMIZERS
+from chainrule.train import MONITORS, SCHEDULES
 
 __all__ = [
     "DEFAULT_SETTINGS",
@@ -101,6 +104,64 @@ class RunError(ValueError):
 # --------------------------------------------------------------------------------------------
 
 
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "dataset": DATASET_NAMES,
+    "model": MODEL_NAMES,
+    "activation": tuple(ACTIVATIONS),
+    "optimizer": tuple(OPTIMIZERS),
+    "schedule": SCHEDULES,
+    "monitor": MONITORS,
+    "dtype": DTYPE_NAMES,
+}
+
+
+def _positive_int(v: Any) -> bool:
+    return is_int(v) and v >= 1
+
+
+def _positive_real(v: Any) -> bool:
+    return is_real(v) and 0 < v < math.inf
+
+
+def _non_negative_real(v: Any) -> bool:
+    return is_real(v) and 0 <= v < math.inf
+
+
+# setting → (test of a valid value, what the message says it must be); None always means "the default".
+_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "data_dir": (lambda v: isinstance(v, (str, os.PathLike)), "a folder"),
+    "hidden": (
+        lambda v: isinstance(v, (list, tuple)) and len(v) > 0 and all(_positive_int(h) for h in v),
+        "a list of positive integers",
+    ),
+    "weight_init": (lambda v: v in ("he", "xavier") or _positive_real(v), "'he', 'xavier' or a positive std"),
+    "batch_norm": (lambda v: isinstance(v, (bool, np.bool_)), "True or False"),
+    "dropout": (lambda v: is_real(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "weight_decay": (_non_negative_real, "a number >= 0"),
+    "lr": (_positive_real, "a positive number"),
+    "batch_size": (_positive_int, "a positive integer"),
+    "epochs": (_positive_int, "a positive integer"),
+    "iters": (_positive_int, "a positive integer"),
+    "step_size": (_positive_int, "a positive integer"),
+    "gamma": (_positive_real, "a positive number"),
+    "min_lr": (_non_negative_real, "a number >= 0"),
+    "early_stopping": (_positive_int, "a positive integer (the patience in epochs)"),
+    "seed": (lambda v: is_int(v) and v >= 0, "an integer >= 0"),
+}
+
+
+def _check_values(s: Mapping[str, Any]) -> None:
+    """Each setting's own value: a choice from its list, or a number or list of the right kind."""
+    for name, allowed in _CHOICES.items():
+        if s[name] not in allowed:
+            raise RunError(f"{option(name)} must be one of {', '.join(allowed)}, got {s[name]!r}")
+    for name, (valid, expected) in _RULES.items():
+        if s[name] is not None and not valid(s[name]):
+            raise RunError(f"{option(name)} must be {expected}, got {s[name]!r}")
+    if s["epochs"] is not None and s["iters"] is not None:
+        raise RunError(f"give {option('epochs')} or {option('iters')}, not both")
+
+
 def resolve_settings(given: Mapping[str, Any]) -> dict[str, Any]:
     """:data:`DEFAULT_SETTINGS` overridden by ``given``, with the "decided by the others" entries
     filled in and checked to fit together (:class:`RunError` otherwise)."""
@@ -108,10 +169,7 @@ def resolve_settings(given: Mapping[str, Any]) -> dict[str, Any]:
     if unknown:
         raise RunError(f"unknown setting {unknown[0]!r}; the settings are {', '.join(DEFAULT_SETTINGS)}")
     s = {**DEFAULT_SETTINGS, **given}
-    if s["model"] not in MODEL_NAMES:
-        raise RunError(f"{option('model')} must be one of {', '.join(MODEL_NAMES)}, got {s['model']!r}")
-    if s["optimizer"] not in OPTIMIZERS:
-        raise RunError(f"{option('optimizer')} must be one of {', '.join(OPTIMIZERS)}, got {s['optimizer']!r}")
+    _check_values(s)
     if s["epochs"] is None and s["iters"] is None:
         s["iters"] = 10_000
     if s["model"] == "two-layer":

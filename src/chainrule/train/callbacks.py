@@ -11,10 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["HOOKS", "Callback", "EpochEndFunction", "hooks_of"]
-
-#: The hooks a Trainer calls, in the order a run meets them.
-HOOKS: tuple[str, ...] = ("on_fit_start", "on_batch_end", "on_epoch_end", "on_fit_end")
+__all__ = ["Callback", "EpochEndFunction", "hooks_of"]
 
 
 class Callback:
@@ -59,7 +56,8 @@ def hooks_of(callbacks: Sequence[Any], hook: str) -> list[Callable[..., Any]]:
     found = []
     for cb in callbacks:
         method = getattr(cb, hook, None)
-        if method is None or getattr(type(cb), hook, None) is getattr(Callback, hook):
+        inherited_no_op = getattr(type(cb), hook, None) is getattr(Callback, hook) and hook not in vars(cb)
+        if method is None or inherited_no_op:
             continue
         found.append(method)
     return found
