@@ -231,3 +231,52 @@ def test_the_scripts_repeat_must_be_a_positive_integer(value):
     proc = bench_script("--repeat", value)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "--repeat" in proc.stderr and "expected a positive integer" in proc.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# SimpleConvNet (chapter 7): the book's structure computes what chainrule computes
+# --------------------------------------------------------------------------------------------
+
+
+def test_book_convnet_computes_the_same_gradients_as_simple_convnet():
+    from book_code import BookSimpleConvNet, book_col2im, book_im2col
+    from chainrule import SimpleConvNet
+    from chainrule.windows import col2im, im2col
+
+    r = np.random.default_rng(9)
+    x, t = r.random((3, 1, 28, 28)), r.integers(0, 10, 3)
+    net = SimpleConvNet(weight_init_std=0.1, seed=3)
+    book = BookSimpleConvNet(**{k: v.copy() for k, v in net.params.items()})
+    ours, theirs = net.gradient(x, t), book.gradient(x, t)
+    for k in ours:
+        np.testing.assert_allclose(theirs[k], ours[k], rtol=1e-9, atol=1e-12)
+    assert book.accuracy(x, t, batch_size=2) == net.accuracy(x, t)
+    col = book_im2col(x, 5, 5, 2, 1)
+    np.testing.assert_array_equal(col, im2col(x, 5, 5, 2, 1))
+    np.testing.assert_allclose(book_col2im(col, x.shape, 5, 5, 2, 1), col2im(col, x.shape, 5, 5, 2, 1))
+
+
+def test_conv_floor_counts_the_convolution_and_affine_products():
+    from conv_harness import conv_floor_us
+
+    # Conv forward and dW: 2 · (2·30·25·100·576); Affine 4320→100 and 100→10: 3 products each.
+    flops = 2 * (2 * 30 * 25 * 100 * 576) + 3 * 2 * 100 * 4320 * 100 + 3 * 2 * 100 * 100 * 10
+    assert conv_floor_us(100, gflops=1.0) == pytest.approx(flops / 1e9 * 1e6)
+
+
+def test_convnet_step_benchmark_times_every_contender_on_the_same_network():
+    from conv_harness import convnet_contenders, convnet_step_benchmark
+
+    r = np.random.default_rng(10)
+    x, t = r.random((60, 1, 28, 28), dtype=np.float32), r.integers(0, 10, 60)
+    result = convnet_step_benchmark(x, t, batch_size=8, rounds=2, steps_per_round=1, gflops=50)
+    expected = {"chainrule", "book"} | ({"torch"} if not result.notes else set())
+    assert set(result.us_per_step) == expected and all(v > 0 for v in result.us_per_step.values())
+    # Same weights, same batch: one SGD step gives the same loss in every contender.
+    contenders = convnet_contenders(x, t, lr=0.05, seed=2)
+    idx = np.arange(10)
+    losses = {name: c["step"](idx) for name, c in contenders.items()}
+    for loss in losses.values():
+        assert loss == pytest.approx(losses["chainrule"], rel=1e-4)
+    accuracy = {name: c["evaluate"](x, t) for name, c in contenders.items()}
+    assert len(set(accuracy.values())) == 1

@@ -156,6 +156,50 @@ def test_train_mnist_from_idx_files_then_eval_and_predict(tmp_path, env, mnist_d
     assert_one_line_error(cli(env, "predict", out, not_image), "notes.png", "not an image")
 
 
+def test_convnet_trains_resumes_evaluates_predicts_and_draws_its_filters(tmp_path, env, mnist_dir):
+    from PIL import Image
+
+    out = tmp_path / "conv"
+    args = ["--model", "convnet", "--filters", "4", "--hidden", "16", "--dataset", "mnist", "--data-dir", mnist_dir]
+    proc = cli(env, "train", *args, "--epochs", "2", "--batch-size", "20", "--out", out, "--no-progress", check_rc=0)
+    info = json.loads((out / "run.json").read_text())
+    assert info["model"] == {
+        "model": "convnet",
+        "input_dim": [1, 28, 28],
+        "conv_param": {"filter_num": 4, "filter_size": 5, "pad": 0, "stride": 1},
+        "hidden_size": 16,
+        "output_size": 10,
+        "weight_init_std": 0.01,
+        "dtype": "float32",
+    }
+    assert info["optimizer"] == {"name": "adam", "lr": 0.001, "beta1": 0.9, "beta2": 0.999, "eps": 1e-07}
+    assert info["dataset"]["sample_shape"] == [1, 28, 28]
+    resumed = cli(env, "train", "--resume", out, "--epochs", "3", "--no-progress", check_rc=0)
+    assert "epoch 3/3" in resumed.stdout
+    evaluation = cli(env, "eval", out, check_rc=0)
+    assert final_accuracy(evaluation.stdout) == final_accuracy(resumed.stdout)
+    digit = tmp_path / "bar.png"
+    Image.fromarray(np.uint8(np.pad(np.full((16, 2), 255), ((6, 6), (13, 13))))).save(digit)
+    lines = cli(env, "predict", out, digit, "--top", "2", check_rc=0).stdout.splitlines()
+    assert lines[0] == f"{digit}:" and len(lines) == 3
+    drawn = cli(env, "filters", out, check_rc=0)
+    assert (
+        drawn.stderr.strip() == f"wrote {out / 'filters.png'}" and (out / "filters.png").read_bytes()[:4] == b"\x89PNG"
+    )
+    assert_one_line_error(cli(env, "filters", out, "--param", "W2"), "W2 is not a convolution's filters", "W1")
+    assert_one_line_error(
+        cli(env, "train", "--model", "convnet", "--dataset", "spiral"), "--model convnet needs images"
+    )
+    assert proc.returncode == 0
+
+
+@pytest.mark.parametrize("model", ["convnet", "deep-convnet"])
+def test_gradcheck_of_the_convolutional_networks(env, model):
+    proc = cli(env, "gradcheck", "--model", model, check_rc=0)
+    assert proc.stdout.startswith(f"gradient check of {model} 1x8x8, filters ")
+    assert "gradient check passed" in proc.stdout
+
+
 def test_resume_continues_exactly(tmp_path, env):
     args = [*SPIRAL_FAST, "--batch-size", "60", "--no-progress"]
     cli(env, "train", *args, "--epochs", "4", "--out", tmp_path / "full", check_rc=0)
@@ -287,7 +331,7 @@ def test_gradcheck_failure_exits_1(env):
 
 def test_help_lists_the_commands_and_import_stays_light(env):
     proc = cli(env, "--help", check_rc=0)
-    for name in ("train", "eval", "predict", "gradcheck"):
+    for name in ("train", "eval", "predict", "gradcheck", "graph", "filters"):
         assert name in proc.stdout
     code = (
         "import sys, chainrule, chainrule.cli.train, chainrule.cli.evaluate, chainrule.cli.predict;"

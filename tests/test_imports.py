@@ -23,7 +23,7 @@ ORDER: tuple[tuple[str, ...], ...] = (
     ("checkpoint", "draw", "expr"),
     ("graph", "models", "optim", "datasets", "images"),
     ("layers", "gradcheck"),
-    ("functions",),
+    ("functions", "windows"),
     ("_rng",),
     ("_checks", "_kernels", "_files", "_version", "progress"),
 )

@@ -51,7 +51,7 @@ def test_resolve_settings_fills_in_the_book_defaults():
     assert (s["model"], s["hidden"], s["weight_init"], s["lr"], s["iters"]) == ("two-layer", [50], 0.01, 0.1, 10_000)
     mlp = resolve_settings({"model": "mlp", "activation": "tanh", "optimizer": "adam"})
     assert (mlp["hidden"], mlp["weight_init"], mlp["lr"]) == ([100, 100], "xavier", 0.001)
-    assert model_config(mlp, 784, 10) == {
+    assert model_config(mlp, (784,), 10) == {
         "model": "mlp",
         "input_size": 784,
         "hidden_sizes": [100, 100],
@@ -65,6 +65,37 @@ def test_resolve_settings_fills_in_the_book_defaults():
     }
 
 
+def test_the_convolutional_networks_take_the_books_chapter_7_and_8_settings():
+    s = resolve_settings({"model": "convnet"})
+    assert (s["optimizer"], s["lr"], s["epochs"], s["iters"], s["batch_size"]) == ("adam", 0.001, 20, None, 100)
+    assert (s["hidden"], s["filters"], s["weight_init"]) == ([100], [30], 0.01)
+    assert model_config(s, (1, 28, 28), 10) == {
+        "model": "convnet",
+        "input_dim": [1, 28, 28],
+        "conv_param": {"filter_num": 30, "filter_size": 5, "pad": 0, "stride": 1},
+        "hidden_size": 100,
+        "output_size": 10,
+        "weight_init_std": 0.01,
+        "dtype": "float32",
+    }
+    deep = resolve_settings({"model": "deep-convnet", "filters": [4, 4, 8, 8, 16, 16]})
+    assert (deep["hidden"], deep["dropout"], deep["weight_init"], deep["optimizer"]) == ([50], 0.5, None, "adam")
+    config = model_config(deep, (1, 28, 28), 10)
+    assert [config[f"conv_param_{i}"]["filter_num"] for i in range(1, 7)] == [4, 4, 8, 8, 16, 16]
+    assert config["conv_param_4"]["pad"] == 2 and config["dropout"] == 0.5
+    for given, message in (
+        ({"model": "convnet", "dataset": "spiral"}, "--model convnet needs images: --dataset mnist or fashion-mnist"),
+        ({"model": "convnet", "filters": [3, 4]}, "--model convnet takes 1 --filters number, got 2"),
+        ({"model": "convnet", "batch_norm": True}, "--batch-norm does not apply to --model convnet"),
+        ({"model": "deep-convnet", "weight_init": "he"}, "--weight-init does not apply to --model deep-convnet"),
+        ({"model": "mlp", "filters": [3]}, "--filters does not apply to --model mlp (it applies to convnet"),
+        ({"model": "deep-convnet", "hidden": [5, 5]}, "--model deep-convnet takes one --hidden size, got 2"),
+    ):
+        with pytest.raises(RunError) as info:
+            resolve_settings(given)
+        assert info.value.cli_message().startswith(message), info.value.cli_message()
+
+
 def test_settings_errors_speak_python_and_the_command_line():
     with pytest.raises(RunError) as info:
         resolve_settings({"model": "two-layer", "hidden": [3, 4]})
@@ -76,7 +107,7 @@ def test_settings_errors_speak_python_and_the_command_line():
     assert str(info.value).startswith("batch_norm, dropout need model='mlp'")
     with pytest.raises(RunError, match="unknown setting 'lrr'"):
         resolve_settings({"lrr": 0.1})
-    with pytest.raises(RunError, match="model must be one of two-layer, mlp, got 'cnn'"):
+    with pytest.raises(RunError, match="model must be one of two-layer, mlp, convnet, deep-convnet, got 'cnn'"):
         resolve_settings({"model": "cnn"})
     with pytest.raises(RunError, match="data_dir applies to mnist and fashion-mnist; spiral is generated"):
         resolve_settings({"dataset": "spiral", "data_dir": "x"})

@@ -1,10 +1,13 @@
-"""Cross-checks of every chapter-5 layer and TwoLayerNet against torch.autograd (float64)."""
+"""Cross-checks against torch.autograd (float64): every chapter-5 layer, TwoLayerNet, and chapter 7's
+convolution and pooling over random shapes, strides and paddings."""
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from chainrule import AddLayer, Affine, MulLayer, Relu, Sigmoid, SoftmaxWithLoss, TwoLayerNet
-from chainrule.layers import Tanh
+from chainrule.layers import Convolution, Pooling, Tanh
 
 torch = pytest.importorskip("torch")
 
@@ -86,3 +89,72 @@ def test_two_layer_net_gradient():
     grads = net.gradient(x, t)
     for name, tensor in zip(("W1", "b1", "W2", "b2"), (W1, b1, W2, b2), strict=True):
         assert_close(grads[name], tensor.grad)
+
+
+# --------------------------------------------------------------------------------------------
+# Chapter 7: convolution and pooling against torch.nn.functional, over random shapes
+# --------------------------------------------------------------------------------------------
+
+
+F = torch.nn.functional
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(1, 3),
+    c=st.integers(1, 3),
+    fn=st.integers(1, 4),
+    h=st.integers(1, 9),
+    w=st.integers(1, 9),
+    fh=st.integers(1, 4),
+    fw=st.integers(1, 4),
+    stride=st.integers(1, 3),
+    pad=st.integers(0, 2),
+    seed=st.integers(0, 2**16),
+)
+def test_convolution_against_torch(n, c, fn, h, w, fh, fw, stride, pad, seed):
+    assume(fh <= h + 2 * pad and fw <= w + 2 * pad)
+    assume((h + 2 * pad - fh) % stride == 0 and (w + 2 * pad - fw) % stride == 0)  # chainrule requires whole sizes
+    r = np.random.default_rng(seed)
+    x, W, b = r.standard_normal((n, c, h, w)), r.standard_normal((fn, c, fh, fw)), r.standard_normal(fn)
+    layer = Convolution(W, b, stride, pad)
+    y = layer.forward(x)
+    dout = r.standard_normal(y.shape)
+    dx = layer.backward(dout)
+    tx, tW, tb = t64(x), t64(W), t64(b)
+    ty = F.conv2d(tx, tW, tb, stride=stride, padding=pad)
+    ty.backward(torch.tensor(dout))
+    assert_close(y, ty)
+    assert_close(dx, tx.grad)
+    assert_close(layer.dW, tW.grad)
+    assert_close(layer.db, tb.grad)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    mode=st.sampled_from(["max", "avg"]),
+    n=st.integers(1, 3),
+    c=st.integers(1, 3),
+    h=st.integers(1, 9),
+    w=st.integers(1, 9),
+    ph=st.integers(1, 4),
+    pw=st.integers(1, 4),
+    stride=st.integers(1, 4),
+    pad=st.integers(0, 2),
+    seed=st.integers(0, 2**16),
+)
+def test_pooling_against_torch(mode, n, c, h, w, ph, pw, stride, pad, seed):
+    assume(2 * pad <= min(ph, pw))  # PyTorch's limit on padding
+    assume(ph <= h + 2 * pad and pw <= w + 2 * pad)
+    r = np.random.default_rng(seed)
+    x = r.standard_normal((n, c, h, w))
+    layer = Pooling(ph, pw, stride, pad, mode=mode)
+    y = layer.forward(x)
+    dout = r.standard_normal(y.shape)
+    dx = layer.backward(dout)
+    tx = t64(x)
+    pool = F.max_pool2d if mode == "max" else F.avg_pool2d
+    ty = pool(tx, (ph, pw), stride=stride, padding=pad)
+    ty.backward(torch.tensor(dout))
+    assert_close(y, ty)
+    assert_close(dx, tx.grad)

@@ -1,12 +1,12 @@
 """chainrule: backpropagation on computational graphs, done properly.
 
-The layers, network and gradient check of chapter 5 of *Deep Learning from Scratch*, with the
+The layers, networks and gradient checks of *Deep Learning from Scratch* (chapters 5–8), with the
 book's names. ``import chainrule`` needs NumPy only.
 """
 
 from chainrule._version import __version__
 from chainrule.checkpoint import Checkpoint, CheckpointError, load_checkpoint, load_model, save_checkpoint
-from chainrule.draw import draw_graph
+from chainrule.draw import draw_filters, draw_graph
 from chainrule.functions import cross_entropy_error, sigmoid, softmax
 from chainrule.gradcheck import (
     GradientCheckError,
@@ -20,16 +20,19 @@ from chainrule.layers import (
     AddLayer,
     Affine,
     BatchNormalization,
+    Convolution,
     Dropout,
     MulLayer,
+    Pooling,
     Relu,
     Sigmoid,
     SoftmaxWithLoss,
     Tanh,
 )
-from chainrule.models import MultiLayerNet, TwoLayerNet
+from chainrule.models import DeepConvNet, MultiLayerNet, SimpleConvNet, TwoLayerNet
 from chainrule.optim import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop, make_optimizer
 from chainrule.train import EarlyStopping, LRSchedule, Trainer, TrainingDiverged, evaluate
+from chainrule.windows import col2im, im2col
 
 __all__ = [
     "AddLayer",
@@ -72,4 +75,11 @@ __all__ = [
     "Variable",
     "draw_graph",
     "no_grad",
+    "Convolution",
+    "Pooling",
+    "SimpleConvNet",
+    "DeepConvNet",
+    "im2col",
+    "col2im",
+    "draw_filters",
 ]

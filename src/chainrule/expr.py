@@ -298,6 +298,14 @@ def _affine(v: Mapping[str, Variable]) -> Variable:
     return _named(y.sum(), "L")
 
 
+def _convnet(v: Mapping[str, Variable]) -> Variable:
+    h = _named(graph.relu(graph.conv2d(v["x"], v["W1"], v["b1"])), "h")
+    scores = _named(graph.affine(graph.flatten(graph.max_pool2d(h, 2)), v["W2"], v["b2"]), "scores")
+    return _named(graph.softmax_cross_entropy(scores, np.array([1])), "L")
+
+
+_RNG = np.random.default_rng(7)  # fixed example values, drawn once
+
 EXAMPLES: dict[str, Example] = {
     e.name: e
     for e in (
@@ -324,6 +332,19 @@ EXAMPLES: dict[str, Example] = {
                 "B": np.array([0.1, 0.2, 0.3]),
             },
             _affine,
+        ),
+        Example(
+            "convnet",
+            "a tiny ConvNet: x (1,1,4,4) → Conv (2 filters 3x3) → ReLU → 2x2 max pool → flatten → Affine → "
+            "Softmax-with-Loss (label 1)",
+            {
+                "x": np.round(_RNG.standard_normal((1, 1, 4, 4)), 2),
+                "W1": np.round(_RNG.standard_normal((2, 1, 3, 3)) * 0.5, 2),
+                "b1": np.array([0.1, -0.1]),
+                "W2": np.round(_RNG.standard_normal((2, 3)), 2),
+                "b2": np.zeros(3),
+            },
+            _convnet,
         ),
     )
 }

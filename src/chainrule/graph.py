@@ -41,6 +41,7 @@ from chainrule._checks import as_float_array, is_real
 from chainrule.layers import (
     AddLayer,
     Affine,
+    Convolution,
     DivLayer,
     Exp,
     Log,
@@ -48,6 +49,7 @@ from chainrule.layers import (
     Mean,
     MulLayer,
     NegLayer,
+    Pooling,
     PowLayer,
     Relu,
     Reshape,
@@ -65,11 +67,15 @@ __all__ = [
     "add",
     "affine",
     "as_variable",
+    "avg_pool2d",
+    "conv2d",
     "div",
     "exp",
+    "flatten",
     "is_grad_enabled",
     "log",
     "matmul",
+    "max_pool2d",
     "mean",
     "mul",
     "neg",
@@ -535,6 +541,48 @@ def affine(x: Any, W: Any, b: Any) -> Variable:
         return dx, layer.dW, layer.db
 
     return _record("affine", "Affine", layer, (x, W, b), data, grads)
+
+
+def conv2d(x: Any, W: Any, b: Any, stride: int = 1, pad: int = 0) -> Variable:
+    """A convolution as one node, via a fresh ``Convolution(W, b, stride, pad)``.
+
+    x (N, C, H, W), W (FN, C, FH, FW), b (FN,) → (N, FN, OH, OW); the gradients of W and b are
+    the layer's ``dW`` and ``db``.
+    """
+    x, W, b = as_variable(x), as_variable(W), as_variable(b)
+    layer = Convolution(W.data, b.data, stride, pad)
+    data = layer.forward(x.data)
+
+    def grads(gy: Any) -> tuple[Any, ...]:
+        dx = layer.backward(gy)
+        return dx, layer.dW, layer.db
+
+    return _record("conv2d", "Conv", layer, (x, W, b), data, grads)
+
+
+def _pool2d(mode: str, x: Any, size: int | tuple[int, int], stride: int | None, pad: int) -> Variable:
+    ph, pw = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)
+    layer = Pooling(ph, pw, stride=(ph if stride is None else stride), pad=pad, mode=mode)
+    return _unary(f"{mode}_pool2d", f"{mode} pool", layer, x)
+
+
+def max_pool2d(x: Any, size: int | tuple[int, int], stride: int | None = None, pad: int = 0) -> Variable:
+    """The maximum of each ``size`` window (an int or (pool_h, pool_w)), via ``Pooling(mode="max")``.
+
+    ``stride`` defaults to the window size (non-overlapping windows, as PyTorch's ``max_pool2d``).
+    """
+    return _pool2d("max", x, size, stride, pad)
+
+
+def avg_pool2d(x: Any, size: int | tuple[int, int], stride: int | None = None, pad: int = 0) -> Variable:
+    """The mean of each ``size`` window, via ``Pooling(mode="avg")``; ``stride`` defaults to the size."""
+    return _pool2d("avg", x, size, stride, pad)
+
+
+def flatten(x: Any) -> Variable:
+    """Each sample as one row: (N, d1, d2, ...) → (N, d1·d2·...), via ``Reshape``."""
+    x = as_variable(x)
+    return _unary("flatten", "flatten", Reshape((x.shape[0], -1)), x)
 
 
 def softmax_cross_entropy(x: Any, t: Any) -> Variable:

@@ -50,12 +50,24 @@ def run(args: argparse.Namespace) -> int:
     if data_dir is None and recorded_dir is not None and Path(recorded_dir).is_dir():
         data_dir = recorded_dir
     dtype = np.asarray(next(iter(model.params.values()))).dtype
+    images = len(model.input_shape) == 3  # a convolutional network takes (N, C, H, W)
+    if images and name == "spiral":
+        raise UsageError(f"the model takes images of shape {model.input_shape}; spiral holds 2-D points")
     _, (x_test, t_test) = load_dataset(
-        name, dtype=dtype, data_dir=data_dir if name != "spiral" else None, progress=sys.stderr.isatty()
+        name,
+        dtype=dtype,
+        data_dir=data_dir if name != "spiral" else None,
+        progress=sys.stderr.isatty(),
+        **({"flatten": False} if images else {}),
     )
-    expected = model.config.get("input_size")
+    if images and x_test.shape[1:] != model.input_shape:
+        raise UsageError(
+            f"the model takes images of shape {model.input_shape} but {name} has {x_test.shape[1:]}; "
+            "pass the right --dataset"
+        )
+    expected = int(np.prod(model.input_shape))
     got = int(np.prod(x_test.shape[1:]))
-    if expected is not None and expected != got:
+    if expected != got:
         raise UsageError(f"the model takes {expected} inputs per sample but {name} has {got}; pass the right --dataset")
     n_out = model.config.get("output_size")
     if n_out is not None and int(t_test.max()) >= n_out:

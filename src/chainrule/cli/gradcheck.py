@@ -10,7 +10,7 @@ import numpy as np
 from chainrule.cli.options import non_negative_float, non_negative_int, positive_float, positive_int, weight_init
 from chainrule.gradcheck import DEFAULT_ATOL, DEFAULT_RTOL, gradient_check
 from chainrule.models import ACTIVATIONS, MODEL_NAMES, build_model
-from chainrule.runs import model_config, resolve_settings
+from chainrule.runs import CONV_MODELS, model_config, resolve_settings
 
 __all__ = ["register", "run"]
 
@@ -26,13 +26,36 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--model", choices=MODEL_NAMES, default="two-layer")
     p.add_argument(
-        "--hidden", type=positive_int, nargs="+", metavar="SIZE", default=None, help="default: 5 (two-layer), 5 4 (mlp)"
+        "--hidden",
+        type=positive_int,
+        nargs="+",
+        metavar="SIZE",
+        default=None,
+        help="default: 5 (two-layer, convnet, deep-convnet), 5 4 (mlp)",
+    )
+    p.add_argument(
+        "--filters",
+        type=positive_int,
+        nargs="+",
+        metavar="N",
+        default=None,
+        help="convolution filters: one number for convnet (default 3), six for deep-convnet (default 2 each)",
     )
     p.add_argument("--activation", choices=tuple(ACTIVATIONS), default=None, help="mlp activation (default: relu)")
-    p.add_argument("--weight-init", type=weight_init, metavar="INIT", default="he", help="he, xavier or a std")
+    p.add_argument(
+        "--weight-init", type=weight_init, metavar="INIT", default=None, help="he (default), xavier or a std"
+    )
     p.add_argument("--batch-norm", action="store_true", default=None, help="mlp: batch normalisation")
     p.add_argument("--weight-decay", type=non_negative_float, metavar="L", default=None, help="mlp: L2 strength")
     p.add_argument("--input-size", type=positive_int, default=6, metavar="D", help="features per sample (default 6)")
+    p.add_argument(
+        "--input-dim",
+        type=positive_int,
+        nargs=3,
+        default=(1, 8, 8),
+        metavar=("C", "H", "W"),
+        help="image shape for convnet and deep-convnet (default 1 8 8)",
+    )
     p.add_argument("--classes", type=positive_int, default=3, metavar="C", help="number of classes (default 3)")
     p.add_argument("--batch", type=positive_int, default=3, metavar="N", help="samples in the batch (default 3)")
     p.add_argument("--seed", type=non_negative_int, default=0)
@@ -41,26 +64,39 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
+_SMALL_FILTERS = {"convnet": [3], "deep-convnet": [2] * 6}
+
+
 def run(args: argparse.Namespace) -> int:
-    given = {
+    conv = args.model in CONV_MODELS
+    given: dict[str, Any] = {
         "model": args.model,
-        "hidden": args.hidden or ([5] if args.model == "two-layer" else [5, 4]),
-        "weight_init": args.weight_init,
+        "hidden": args.hidden or ([5, 4] if args.model == "mlp" else [5]),
         "dtype": "float64",
-        "dataset": "spiral",
+        "dataset": "mnist" if conv else "spiral",  # only the settings' checks see it; no data is loaded
     }
-    for key in ("activation", "batch_norm", "weight_decay"):
+    if args.model != "deep-convnet":
+        given["weight_init"] = args.weight_init or "he"
+    if conv:
+        given["filters"] = args.filters or _SMALL_FILTERS[args.model]
+    for key in ("activation", "batch_norm", "weight_decay", "weight_init", "filters"):
         if getattr(args, key) is not None:
             given[key] = getattr(args, key)
     settings = resolve_settings(given)  # the same checks as `chainrule train`
 
-    config = model_config(settings, args.input_size, args.classes)
+    input_shape = tuple(args.input_dim) if conv else (args.input_size,)
+    config = model_config(settings, input_shape, args.classes)
     rng = np.random.default_rng(args.seed)
     net = build_model(config, seed=rng)
-    x = rng.standard_normal((args.batch, args.input_size))
+    x = rng.standard_normal((args.batch, *input_shape))
     t = rng.integers(0, args.classes, args.batch)
     report = gradient_check(net, x, t, rtol=args.rtol, atol=args.atol)
-    sizes = "-".join(str(s) for s in (args.input_size, *settings["hidden"], args.classes))
+    if conv:
+        sizes = f"{'x'.join(map(str, input_shape))}, filters {' '.join(map(str, settings['filters']))}, " + "-".join(
+            str(s) for s in (*settings["hidden"], args.classes)
+        )
+    else:
+        sizes = "-".join(str(s) for s in (args.input_size, *settings["hidden"], args.classes))
     extras = "".join(
         f", {label}"
         for label, on in (

@@ -35,7 +35,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     ckpt = load_checkpoint(args.model)
     model = ckpt.model
-    n_inputs = model.config.get("input_size")
+    n_inputs = int(np.prod(model.input_shape))
     if n_inputs != SIZE * SIZE:
         raise UsageError(
             f"{ckpt.path}: the model takes {n_inputs} inputs; predict needs a {SIZE}x{SIZE} image model "
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     names = CLASS_NAMES.get(name or "", ())
     if len(names) != n_classes:
         names = tuple(str(i) for i in range(n_classes))
-    batch = np.stack([load_image(path).reshape(-1) for path in args.images])
+    batch = np.stack([load_image(path).reshape(model.input_shape) for path in args.images])
     probs = softmax(np.asarray(model.predict(batch), dtype=np.float64))
     k = min(args.top, n_classes)
     width = max(len(n) for n in names)

@@ -47,14 +47,20 @@ def register(subparsers: Any) -> None:
     data.add_argument("--dataset", choices=DATASET_NAMES, default=None, help="data set (default: mnist)")
     data.add_argument("--data-dir", metavar="DIR", default=None, help="folder holding the four IDX files")
     net = p.add_argument_group("network")
-    net.add_argument("--model", choices=MODEL_NAMES, default=None, help="two-layer (the book's) or mlp")
+    net.add_argument(
+        "--model",
+        choices=MODEL_NAMES,
+        default=None,
+        help="two-layer (the book's ch05), mlp (ch06), convnet (ch07 SimpleConvNet) or deep-convnet (ch08)",
+    )
     net.add_argument(
         "--hidden",
         type=positive_int,
         nargs="+",
         metavar="SIZE",
         default=None,
-        help="hidden layer size(s): one for two-layer (default 50), several for mlp (default 100 100)",
+        help="hidden layer size(s): one for two-layer (default 50), convnet (100) and deep-convnet (50), "
+        "several for mlp (default 100 100)",
     )
     net.add_argument("--activation", choices=tuple(ACTIVATIONS), default=None, help="mlp activation (default: relu)")
     net.add_argument(
@@ -65,19 +71,42 @@ def register(subparsers: Any) -> None:
         help="he, xavier or a std (default: 0.01 for two-layer; he for relu mlp, xavier otherwise)",
     )
     net.add_argument("--batch-norm", action="store_true", default=None, help="mlp: batch normalisation")
-    net.add_argument("--dropout", type=probability, metavar="P", default=None, help="mlp: dropout ratio in [0, 1)")
+    net.add_argument(
+        "--dropout",
+        type=probability,
+        metavar="P",
+        default=None,
+        help="mlp, deep-convnet: dropout ratio in [0, 1) (default 0; deep-convnet 0.5)",
+    )
+    net.add_argument(
+        "--filters",
+        type=positive_int,
+        nargs="+",
+        metavar="N",
+        default=None,
+        help="convolution filters: one number for convnet (default 30, 5x5), six for deep-convnet "
+        "(default 16 16 32 32 64 64, 3x3)",
+    )
     net.add_argument("--weight-decay", type=non_negative_float, metavar="L", default=None, help="mlp: L2 strength")
     net.add_argument(
         "--dtype", choices=DTYPE_NAMES, default=None, help="float type of data and network (default: float32)"
     )
     opt = p.add_argument_group("optimisation")
-    opt.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default=None, help="default: sgd")
+    opt.add_argument(
+        "--optimizer", choices=tuple(OPTIMIZERS), default=None, help="default: sgd; adam for convnet and deep-convnet"
+    )
     opt.add_argument(
         "--lr", type=positive_float, default=None, help="learning rate (default: 0.1 for sgd, else the optimizer's)"
     )
     opt.add_argument("--batch-size", type=positive_int, metavar="B", default=None, help="default: 100")
     length = opt.add_mutually_exclusive_group()
-    length.add_argument("--iters", type=positive_int, metavar="N", default=None, help="training steps (default 10000)")
+    length.add_argument(
+        "--iters",
+        type=positive_int,
+        metavar="N",
+        default=None,
+        help="training steps (default 10000; convnets: 20 epochs)",
+    )
     length.add_argument("--epochs", type=positive_int, metavar="N", default=None, help="full passes over the data")
     opt.add_argument("--schedule", choices=SCHEDULES, default=None, help="learning-rate schedule (default: none)")
     opt.add_argument(

@@ -19,7 +19,8 @@ The modules, each importing only those above it:
 - ``scene``: the graph as items (leaves, operations, the output's end) and wires (one per variable);
 - ``layout``: columns, rows, coordinates, compaction, and the obstacles edges must avoid;
 - ``primitives``: edges routed around obstacles, and the shapes both renderers draw;
-- ``svg`` / ``png``: the two built-in renderers; ``dot``: Graphviz source and the ``dot`` engine.
+- ``svg`` / ``png``: the two built-in renderers; ``dot``: Graphviz source and the ``dot`` engine;
+- ``filters``: a convolution's filters as an image grid (chapter 7's figure 7-24), not a graph.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import os
 
 from chainrule._files import atomic_write
 from chainrule.draw.dot import run_graphviz, to_dot
+from chainrule.draw.filters import draw_filters
 from chainrule.draw.labels import format_number, format_value
 from chainrule.draw.layout import lay_out
 from chainrule.draw.png import PNGDrawing, render_png
@@ -36,7 +38,17 @@ from chainrule.draw.scene import build_scene
 from chainrule.draw.svg import SVGDrawing, render_svg
 from chainrule.graph import Variable
 
-__all__ = ["ENGINES", "FORMATS", "PNGDrawing", "SVGDrawing", "draw_graph", "format_number", "format_value", "to_dot"]
+__all__ = [
+    "ENGINES",
+    "FORMATS",
+    "PNGDrawing",
+    "SVGDrawing",
+    "draw_filters",
+    "draw_graph",
+    "format_number",
+    "format_value",
+    "to_dot",
+]
 
 FORMATS = ("svg", "png", "dot")
 ENGINES = ("builtin", "graphviz")

@@ -10,7 +10,8 @@ one implementation of each local derivative. Where to find each one:
 - ``affine``: ``Affine`` (5.6.2) and ``MatMul``, sharing ``matmul_backward``;
 - ``loss``: ``SoftmaxWithLoss`` (5.6.3);
 - ``shape``: ``Sum``, ``Mean``, ``Reshape``, ``Transpose``;
-- ``regularization``: ``Dropout``, ``BatchNormalization`` (chapter 6).
+- ``regularization``: ``Dropout``, ``BatchNormalization`` (chapter 6);
+- ``conv``: ``Convolution``, ``Pooling`` (chapter 7; the matrix product's rule again, over windows).
 
 Conventions (the house style):
 
@@ -32,6 +33,7 @@ from chainrule.layers.activations import Exp, Log, Relu, Sigmoid, Tanh
 from chainrule.layers.affine import Affine, MatMul, matmul_backward
 from chainrule.layers.arithmetic import AddLayer, DivLayer, MulLayer, NegLayer, PowLayer, SubLayer
 from chainrule.layers.base import ParameterLayer
+from chainrule.layers.conv import Convolution, Pooling
 from chainrule.layers.loss import SoftmaxWithLoss
 from chainrule.layers.regularization import BatchNormalization, Dropout
 from chainrule.layers.shape import Mean, Reshape, Sum, Transpose
@@ -40,6 +42,7 @@ __all__ = [
     "AddLayer",
     "Affine",
     "BatchNormalization",
+    "Convolution",
     "DivLayer",
     "Dropout",
     "Exp",
@@ -49,6 +52,7 @@ __all__ = [
     "MulLayer",
     "NegLayer",
     "ParameterLayer",
+    "Pooling",
     "PowLayer",
     "Relu",
     "Reshape",

@@ -14,15 +14,16 @@ __all__ = ["Affine", "MatMul", "matmul_backward"]
 
 
 def matmul_backward(
-    x: np.ndarray, W: np.ndarray, dout: np.ndarray, *, input_grad: bool = True
-) -> tuple[np.ndarray | None, np.ndarray]:
+    x: np.ndarray, W: np.ndarray, dout: np.ndarray, *, input_grad: bool = True, weight_grad: bool = True
+) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The matrix product's local rule, for y = x·W: ``(dx, dW) = (dout·Wᵀ, xᵀ·dout)``.
 
     Shapes: x (N, D), W (D, M), dout (N, M) → dx (N, D), dW (D, M). ``input_grad=False``
-    returns None for dx (it costs as much as dW and the data of a network's first layer needs
-    none). Affine and MatMul both call this: the derivative is written once.
+    (``weight_grad=False``) returns None for dx (dW): each costs as much as the forward
+    product, and the data of a network's first layer needs none. Affine, MatMul and
+    Convolution (whose forward is filters · windows) all call this: the derivative is written once.
     """
-    dW = x.T @ dout
+    dW = x.T @ dout if weight_grad else None
     dx = dout @ W.T if input_grad else None
     return dx, dW
 

@@ -29,6 +29,7 @@ from chainrule.runs.folder import (
 )
 from chainrule.runs.records import dataset_fingerprint, library_versions
 from chainrule.runs.settings import (
+    CONV_MODELS,
     DEFAULT_SETTINGS,
     RESUMABLE_SETTINGS,
     RunError,
@@ -38,6 +39,7 @@ from chainrule.runs.settings import (
 )
 
 __all__ = [
+    "CONV_MODELS",
     "DEFAULT_SETTINGS",
     "RESUMABLE_SETTINGS",
     "RUN_FILE",

@@ -22,6 +22,7 @@ from chainrule.models import build_model
 from chainrule.optim import make_optimizer
 from chainrule.runs.records import dataset_fingerprint, library_versions
 from chainrule.runs.settings import (
+    CONV_MODELS,
     DEFAULT_SETTINGS,
     RESUMABLE_SETTINGS,
     RunError,
@@ -92,6 +93,11 @@ class RunRecord:
     def load_model(self) -> Any:
         """The trained model of the run's checkpoint."""
         return self.load_checkpoint().model
+
+    def initial_model(self) -> Any:
+        """The model as the run began, before any training: rebuilt from run.json's model
+        config and seed (``start_run`` draws the initial weights from that seed first)."""
+        return build_model(self.record["model"], seed=np.random.default_rng(self.record["seed"]))
 
 
 def _read_run_file(folder: Path, label: str) -> dict[str, Any]:
@@ -185,7 +191,10 @@ def new_run_folder(out: str | os.PathLike[str] | None) -> Path:
 
 
 def _load_data(settings: Mapping[str, Any], progress: Any) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
-    return load_dataset(settings["dataset"], dtype=settings["dtype"], data_dir=settings["data_dir"], progress=progress)
+    images = {"flatten": False} if settings["model"] in CONV_MODELS else {}  # (N, 1, 28, 28) for convolutions
+    return load_dataset(
+        settings["dataset"], dtype=settings["dtype"], data_dir=settings["data_dir"], progress=progress, **images
+    )
 
 
 def start_run(
@@ -209,8 +218,7 @@ def start_run(
     folder = new_run_folder(out)
     (x_train, t_train), (x_test, t_test) = _load_data(settings, data_progress)
     fingerprint = dataset_fingerprint(settings["dataset"], x_train, t_train, x_test, t_test)
-    input_size = int(np.prod(x_train.shape[1:]))
-    config = model_config(settings, input_size, n_classes_of(settings["dataset"], t_train, t_test))
+    config = model_config(settings, x_train.shape[1:], n_classes_of(settings["dataset"], t_train, t_test))
     rng = np.random.default_rng(settings["seed"])
     model = build_model(config, seed=rng)
     optimizer = make_optimizer(settings["optimizer"], lr=settings["lr"])

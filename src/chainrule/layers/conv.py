@@ -1,0 +1,228 @@
+"""Chapter 7's layers: Convolution (7.4) and Pooling (7.3, 7.4.4), on images (N, C, H, W).
+
+The convolution is one matrix product: the filters (FN, C·FH·FW) times every window of the
+input as a column (:func:`~chainrule.windows.patch_matrix`, C·FH·FW × N·OH·OW), so its local
+rule is the matrix product's (:func:`~chainrule.layers.affine.matmul_backward`, shared with
+Affine) followed by :func:`~chainrule.windows.scatter_patches` (the book's col2im). Outputs keep
+channels outermost in memory (a transposed view of a (C, N, H, W) array): the next layer works
+on them elementwise or by window, and the gradient coming back reaches the matrix product
+without a copy. Pooling slides over the same windows one offset at a time.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from chainrule._checks import as_float_array, check_int, require_forward
+from chainrule._kernels import row_sums
+from chainrule.layers.affine import matmul_backward
+from chainrule.layers.base import ParameterLayer
+from chainrule.windows import offset_slices, out_size, patch_matrix, scatter_patches
+
+__all__ = ["POOL_MODES", "Convolution", "Pooling"]
+
+POOL_MODES: tuple[str, ...] = ("max", "avg")
+
+
+def _images(x: Any, where: str) -> np.ndarray:
+    x = as_float_array(x, where)
+    if x.ndim != 4:
+        raise ValueError(f"{where}: expected a batch of images (N, C, H, W), got x.shape={x.shape}")
+    return x
+
+
+def _check_dout(dout: Any, shape: tuple[int, ...], where: str) -> np.ndarray:
+    dout = np.asarray(dout)
+    if dout.shape != shape:
+        raise ValueError(f"{where}: expected dout of shape {shape}, got {dout.shape}")
+    return dout
+
+
+def _channels_first(a: np.ndarray) -> np.ndarray:
+    """``a`` (N, C, H, W) as (C, N, H, W): a free view when ``a`` already keeps channels outermost."""
+    return a.transpose(1, 0, 2, 3)
+
+
+class Convolution(ParameterLayer):
+    """Convolution layer (the book's cross-correlation): y[n, f] = Σ_c W[f, c] ⋆ x[n, c] + b[f].
+
+    Shapes: W (FN, C, FH, FW), b (FN,); x (N, C, H, W) → y (N, FN, OH, OW) with
+    ``OH = (H + 2·pad − FH) / stride + 1`` (likewise OW), which must be a whole number: a
+    stride that does not fit the padded input is an error, not silently dropped pixels.
+    backward(dout) returns dx in x's shape and stores ``dW`` (FN, C, FH, FW) and ``db`` (FN,):
+    with ``col`` the input's windows, ``dW = dout·colᵀ``, ``db = Σ dout``, ``dx = col2im(Wᵀ·dout)``.
+    ``W`` and ``b`` are used by reference, as in Affine.
+    """
+
+    param_names: ClassVar[tuple[str, ...]] = ("W", "b")
+
+    def __init__(self, W: np.ndarray, b: np.ndarray, stride: int = 1, pad: int = 0) -> None:
+        W = np.asarray(W)
+        b = np.asarray(b)
+        if W.ndim != 4 or W.dtype.kind != "f":
+            raise ValueError(
+                f"Convolution: W must be a 4-D floating array (FN, C, FH, FW), got shape {W.shape}, dtype {W.dtype}"
+            )
+        if b.shape != (W.shape[0],) or b.dtype.kind != "f":
+            raise ValueError(
+                f"Convolution: b must be a floating array of shape ({W.shape[0]},) to match W {W.shape}, "
+                f"got shape {b.shape}, dtype {b.dtype}"
+            )
+        self.W = W
+        self.b = b
+        self.stride = check_int(stride, "stride", "Convolution")
+        self.pad = check_int(pad, "pad", "Convolution", minimum=0)
+        self.dW: np.ndarray | None = None
+        self.db: np.ndarray | None = None
+        self._x_shape: tuple[int, ...] | None = None
+        self._cols: np.ndarray | None = None  # (C·FH·FW, N·OH·OW): the input's windows
+
+    def output_shape(self, x_shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+        """The output's shape for an input of ``x_shape`` (N, C, H, W), or ``ValueError`` saying why none."""
+        fn, c, fh, fw = self.W.shape
+        n, xc, h, w = x_shape
+        if xc != c:
+            raise ValueError(
+                f"Convolution: expected {c} input channels to match W (FN, C, FH, FW) = {self.W.shape}, "
+                f"got {xc} (x.shape={tuple(x_shape)})"
+            )
+        hp, wp = h + 2 * self.pad, w + 2 * self.pad
+        if fh > hp or fw > wp:
+            raise ValueError(
+                f"Convolution: the {fh}x{fw} filter is larger than the padded input {hp}x{wp} "
+                f"(x.shape={tuple(x_shape)}, pad={self.pad})"
+            )
+        for axis, size, f in (("height", hp, fh), ("width", wp, fw)):
+            if (size - f) % self.stride:
+                raise ValueError(
+                    f"Convolution: the output {axis} (H + 2·pad − FH) / stride + 1 = "
+                    f"({size} − {f}) / {self.stride} + 1 = {(size - f) / self.stride + 1:g} is not a whole number "
+                    f"(x.shape={tuple(x_shape)}, pad={self.pad}, stride={self.stride}); change the pad or the stride"
+                )
+        return n, fn, out_size(h, fh, self.stride, self.pad), out_size(w, fw, self.stride, self.pad)
+
+    def forward(self, x: Any) -> np.ndarray:
+        x = _images(x, "Convolution")
+        n, fn, oh, ow = self.output_shape(x.shape)
+        fh, fw = self.W.shape[2:]
+        cols = patch_matrix(x, fh, fw, self.stride, self.pad)
+        out = self.W.reshape(fn, -1) @ cols  # (FN, N·OH·OW): one matrix product for the whole batch
+        out += self.b[:, None]  # out is fresh: adding in place saves a temporary
+        self._x_shape, self._cols = x.shape, cols
+        return out.reshape(fn, n, oh, ow).transpose(1, 0, 2, 3)
+
+    def backward(self, dout: Any, *, input_grad: bool = True) -> np.ndarray | None:
+        """Store dW, db and return dx; ``input_grad=False`` skips dx (a network's first layer
+        needs no gradient for its data) and returns None."""
+        require_forward(self, "_cols")
+        fn, _, fh, fw = self.W.shape
+        n, _, h, w = self._x_shape
+        shape = (n, fn, out_size(h, fh, self.stride, self.pad), out_size(w, fw, self.stride, self.pad))
+        dout = _check_dout(dout, shape, "Convolution")
+        dout2 = _channels_first(dout).reshape(fn, -1)  # (FN, N·OH·OW); a view when dout keeps channels outermost
+        dW2, dcols = matmul_backward(self.W.reshape(fn, -1), self._cols, dout2, weight_grad=input_grad)
+        self.dW = dW2.reshape(self.W.shape)
+        self.db = row_sums(dout2)
+        if dcols is None:
+            return None
+        return scatter_patches(dcols, self._x_shape, fh, fw, self.stride, self.pad)
+
+
+class Pooling:
+    """Pooling layer: the maximum (``mode="max"``, the book's) or the mean (``"avg"``) of each window.
+
+    Shapes: x (N, C, H, W) → y (N, C, OH, OW), ``OH = (H + 2·pad − pool_h) // stride + 1``
+    (rounded down, as the book and PyTorch do). Padding is −∞ for max pooling (a pad may not
+    win; PyTorch's rule; the book pads with 0, which only matters for negative inputs) and 0 for
+    average pooling (counted in the mean, PyTorch's ``count_include_pad=True``). backward(dout):
+    max pooling routes each window's gradient to its arg-max (the first maximum in row-major
+    order, as ``np.argmax``), average pooling spreads ``dout / (pool_h·pool_w)`` over the window;
+    where windows overlap the contributions add up.
+    """
+
+    def __init__(self, pool_h: int, pool_w: int, stride: int = 1, pad: int = 0, *, mode: str = "max") -> None:
+        self.pool_h = check_int(pool_h, "pool_h", "Pooling")
+        self.pool_w = check_int(pool_w, "pool_w", "Pooling")
+        self.stride = check_int(stride, "stride", "Pooling")
+        self.pad = check_int(pad, "pad", "Pooling", minimum=0)
+        if mode not in POOL_MODES:
+            raise ValueError(f"Pooling: mode must be one of {', '.join(POOL_MODES)}, got {mode!r}")
+        if mode == "max" and (self.pad >= self.pool_h or self.pad >= self.pool_w):
+            raise ValueError(
+                f"Pooling: pad {self.pad} must be smaller than the {self.pool_h}x{self.pool_w} pool, "
+                "so that every window holds an input value"
+            )
+        self.mode = mode
+        self._x_shape: tuple[int, ...] | None = None
+        self._arg: np.ndarray | None = None  # max: the offset of each window's maximum, (C, N, OH, OW)
+
+    def output_shape(self, x_shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+        """The output's shape for an input of ``x_shape`` (N, C, H, W)."""
+        n, c, h, w = x_shape
+        hp, wp = h + 2 * self.pad, w + 2 * self.pad
+        if self.pool_h > hp or self.pool_w > wp:
+            raise ValueError(
+                f"Pooling: the {self.pool_h}x{self.pool_w} pool is larger than the padded input {hp}x{wp} "
+                f"(x.shape={tuple(x_shape)}, pad={self.pad})"
+            )
+        return n, c, out_size(h, self.pool_h, self.stride, self.pad), out_size(w, self.pool_w, self.stride, self.pad)
+
+    def forward(self, x: Any) -> np.ndarray:
+        x = _images(x, "Pooling")
+        n, c, oh, ow = self.output_shape(x.shape)
+        p = self.pad
+        if p:
+            xp = np.full((c, n, x.shape[2] + 2 * p, x.shape[3] + 2 * p), -np.inf if self.mode == "max" else 0, x.dtype)
+            xp[:, :, p:-p, p:-p] = _channels_first(x)
+        else:
+            xp = _channels_first(x)
+        slices = offset_slices(self.pool_h, self.pool_w, self.stride, oh, ow)
+        rows, columns = slices[0]
+        out = np.copy(xp[:, :, rows, columns], order="C")  # (C, N, OH, OW)
+        if self.mode == "max":
+            # arg: the offset of each window's maximum so far. Offsets only grow, so "arg = k
+            # where this offset is strictly greater" is max(arg, k·greater): ties keep the first
+            # maximum (np.argmax's rule) and no masked assignment (slow in NumPy) is needed.
+            arg = np.zeros(out.shape, dtype=np.uint8 if len(slices) < 256 else np.intp)
+            greater = np.empty(out.shape, dtype=bool)
+            step = np.empty(out.shape, dtype=arg.dtype)
+            for k, (rows, columns) in enumerate(slices[1:], start=1):
+                window = xp[:, :, rows, columns]
+                np.greater(window, out, out=greater)
+                np.maximum(out, window, out=out)  # propagates NaN
+                np.multiply(greater, arg.dtype.type(k), out=step)
+                np.maximum(arg, step, out=arg)
+            self._arg = arg
+        else:
+            for rows, columns in slices[1:]:
+                out += xp[:, :, rows, columns]
+            out /= self.pool_h * self.pool_w
+        self._x_shape = x.shape
+        return out.transpose(1, 0, 2, 3)
+
+    def backward(self, dout: Any) -> np.ndarray:
+        require_forward(self, "_x_shape")
+        n, c, h, w = self._x_shape
+        dout = _check_dout(dout, self.output_shape(self._x_shape), "Pooling")
+        dout_cn = _channels_first(dout)
+        oh, ow = dout_cn.shape[2:]
+        p = self.pad
+        dxp = np.zeros((c, n, h + 2 * p, w + 2 * p), dtype=np.result_type(dout.dtype, np.float32))
+        slices = offset_slices(self.pool_h, self.pool_w, self.stride, oh, ow)
+        if self.mode == "max":
+            hit = np.empty(dout_cn.shape, dtype=bool)
+            # Windows that do not overlap (stride >= pool) write each pixel once: multiply into place.
+            disjoint = self.stride >= self.pool_h and self.stride >= self.pool_w
+            for k, (rows, columns) in enumerate(slices):
+                np.equal(self._arg, k, out=hit)
+                if disjoint:
+                    np.multiply(dout_cn, hit, out=dxp[:, :, rows, columns])
+                else:
+                    dxp[:, :, rows, columns] += dout_cn * hit
+        else:
+            share = dout_cn / (self.pool_h * self.pool_w)
+            for rows, columns in slices:
+                dxp[:, :, rows, columns] += share
+        return dxp[:, :, p : p + h, p : p + w].transpose(1, 0, 2, 3)

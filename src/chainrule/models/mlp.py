@@ -1,0 +1,172 @@
+"""Fully connected networks: the book's ``TwoLayerNet`` (chapter 5) and ``MultiLayerNet`` (chapter 6)."""
+
+from __future__ import annotations
+
+import copy as _copy
+from collections import OrderedDict
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+import numpy as np
+
+from chainrule._checks import check_bool, check_float_dtype, check_fraction, check_int, check_real, is_real
+from chainrule._rng import as_generator
+from chainrule.layers import Affine, BatchNormalization, Dropout, Relu, Sigmoid, SoftmaxWithLoss, Tanh
+from chainrule.models.base import Network, ParameterDict, init_weight
+
+__all__ = ["ACTIVATIONS", "MultiLayerNet", "TwoLayerNet"]
+
+
+class TwoLayerNet(Network):
+    """The book's two-layer network: Affine1 → Relu1 → Affine2, then SoftmaxWithLoss.
+
+    Shapes: x (N, input_size) (or (N, d1, d2, ...) flattening to input_size); labels t as class
+    indices (N,) or one-hot (N, output_size). ``params`` holds W1 (input_size, hidden_size),
+    b1 (hidden_size,), W2 (hidden_size, output_size), b2 (output_size,).
+    ``seed`` is an int, a ``np.random.Generator`` or None (fresh randomness).
+    """
+
+    model_name: ClassVar[str] = "two-layer"
+    config_keys: ClassVar[tuple[str, ...]] = ("input_size", "hidden_size", "output_size", "weight_init_std", "dtype")
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        output_size: int,
+        weight_init_std: float | str = 0.01,
+        *,
+        dtype: Any = np.float64,
+        seed: int | np.random.Generator | None = None,
+    ) -> None:
+        where = "TwoLayerNet"
+        self.input_size = check_int(input_size, "input_size", where)
+        self.hidden_size = check_int(hidden_size, "hidden_size", where)
+        self.output_size = check_int(output_size, "output_size", where)
+        self.weight_init_std = weight_init_std
+        self.dtype = check_float_dtype(dtype, where)
+        rng = as_generator(seed)
+        self.params = ParameterDict()
+        self.params["W1"] = init_weight(rng, self.input_size, self.hidden_size, weight_init_std, self.dtype)
+        self.params["b1"] = np.zeros(self.hidden_size, dtype=self.dtype)
+        self.params["W2"] = init_weight(rng, self.hidden_size, self.output_size, weight_init_std, self.dtype)
+        self.params["b2"] = np.zeros(self.output_size, dtype=self.dtype)
+
+        self.layers: OrderedDict[str, Any] = OrderedDict()
+        self.layers["Affine1"] = Affine(self.params["W1"], self.params["b1"])
+        self.layers["Relu1"] = Relu()
+        self.layers["Affine2"] = Affine(self.params["W2"], self.params["b2"])
+        self.last_layer = SoftmaxWithLoss()
+        self._link_grads()
+
+
+# activation name → layer class (MultiLayerNet's ``activation``)
+ACTIVATIONS: dict[str, type] = {"relu": Relu, "sigmoid": Sigmoid, "tanh": Tanh}
+
+
+class MultiLayerNet(Network):
+    """A fully connected network of any depth with chapter 6's tools (the book's MultiLayerNetExtend).
+
+    Layers, for each hidden layer i = 1 … len(hidden_sizes): Affine{i} → [BatchNorm{i}] →
+    Activation{i} (Relu, Sigmoid or Tanh) → [Dropout{i}]; then Affine{L} (L = len(hidden_sizes) + 1)
+    and SoftmaxWithLoss. Shapes: x (N, input_size) or (N, d1, d2, ...) flattening to input_size;
+    labels t as class indices (N,) or one-hot (N, output_size).
+
+    ``params``: W1 … W{L}, b1 … b{L}, then gamma{i}, beta{i} per hidden layer when ``batch_norm``;
+    ``buffers``: running_mean{i}, running_var{i} when ``batch_norm``.
+    ``weight_init``: a std, ``"he"`` or ``"xavier"`` (or the book's ``"relu"``, ``"sigmoid"``).
+    ``dropout``: the ratio of every Dropout layer (0: none; inverted dropout, see ``Dropout``).
+    ``weight_decay`` λ: the loss adds ½λ·Σ‖W‖² over the weight matrices and each dW gets λ·W.
+    ``seed`` (int, Generator or None) makes the one generator, ``self.rng``, that draws the
+    initial weights and every dropout mask: the same seed gives the same run.
+
+    ``predict``/``loss`` take ``train_flg`` (default False: evaluation); ``gradient`` trains
+    (dropout masks drawn, running statistics updated); ``accuracy`` evaluates.
+    """
+
+    model_name: ClassVar[str] = "mlp"
+    config_keys: ClassVar[tuple[str, ...]] = (
+        "input_size",
+        "hidden_sizes",
+        "output_size",
+        "activation",
+        "weight_init",
+        "batch_norm",
+        "dropout",
+        "weight_decay",
+        "dtype",
+    )
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_sizes: Iterable[int],
+        output_size: int,
+        activation: str = "relu",
+        weight_init: float | str = "he",
+        *,
+        batch_norm: bool = False,
+        dropout: float = 0.0,
+        weight_decay: float = 0.0,
+        dtype: Any = np.float64,
+        seed: int | np.random.Generator | None = None,
+    ) -> None:
+        where = "MultiLayerNet"
+        self.input_size = check_int(input_size, "input_size", where)
+        if isinstance(hidden_sizes, (str, bytes)) or not isinstance(hidden_sizes, Iterable):
+            raise ValueError(f"{where}: hidden_sizes must be a list of positive integers, got {hidden_sizes!r}")
+        self.hidden_sizes = [check_int(h, "every hidden size", where) for h in hidden_sizes]
+        self.output_size = check_int(output_size, "output_size", where)
+        if not isinstance(activation, str) or activation.lower() not in ACTIVATIONS:
+            raise ValueError(f"{where}: activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        self.activation = activation.lower()
+        self.weight_init = weight_init if isinstance(weight_init, str) else _check_weight_std(weight_init, where)
+        self.batch_norm = check_bool(batch_norm, "batch_norm", where)
+        self.dropout = check_fraction(dropout, "dropout", where, closed=False)
+        if not is_real(weight_decay):
+            raise ValueError(f"{where}: weight_decay must be a number >= 0, got {weight_decay!r}")
+        self.weight_decay = check_real(weight_decay, "weight_decay", where, low=0.0, expected="a finite number >= 0")
+        self.dtype = check_float_dtype(dtype, where)
+        self.rng = as_generator(seed)
+
+        sizes = [self.input_size, *self.hidden_sizes, self.output_size]
+        n_affine = len(sizes) - 1
+        self.params = ParameterDict()
+        for i in range(1, n_affine + 1):
+            self.params[f"W{i}"] = init_weight(self.rng, sizes[i - 1], sizes[i], self.weight_init, self.dtype)
+            self.params[f"b{i}"] = np.zeros(sizes[i], dtype=self.dtype)
+        if self.batch_norm:
+            for i, size in enumerate(self.hidden_sizes, start=1):
+                self.params[f"gamma{i}"] = np.ones(size, dtype=self.dtype)
+                self.params[f"beta{i}"] = np.zeros(size, dtype=self.dtype)
+
+        self.layers: OrderedDict[str, Any] = OrderedDict()
+        self._buffers: dict[str, np.ndarray] = {}
+        for i in range(1, n_affine):
+            self.layers[f"Affine{i}"] = Affine(self.params[f"W{i}"], self.params[f"b{i}"])
+            if self.batch_norm:
+                bn = BatchNormalization(self.params[f"gamma{i}"], self.params[f"beta{i}"])
+                self.layers[f"BatchNorm{i}"] = bn
+                self._buffers.update({f"{name}{i}": arr for name, arr in bn.buffers.items()})
+            self.layers[f"Activation{i}"] = ACTIVATIONS[self.activation]()
+            if self.dropout:
+                self.layers[f"Dropout{i}"] = Dropout(self.dropout, seed=self.rng)
+        self.layers[f"Affine{n_affine}"] = Affine(self.params[f"W{n_affine}"], self.params[f"b{n_affine}"])
+        self.last_layer = SoftmaxWithLoss()
+        self._decayed = tuple(f"W{i}" for i in range(1, n_affine + 1))
+        self._link_grads()
+
+    def copy(self, dtype: Any = None) -> MultiLayerNet:
+        """An independent copy: parameters, buffers and the generator's state (so it draws the same masks)."""
+        new = super().copy(dtype)
+        new.rng = _copy.deepcopy(self.rng)
+        for layer in new.layers.values():
+            if isinstance(layer, Dropout):
+                layer.rng = new.rng
+        return new
+
+
+def _check_weight_std(value: Any, where: str) -> float:
+    if not is_real(value):
+        raise ValueError(f"{where}: weight_init must be a positive number, 'he' or 'xavier', got {value!r}")
+    return float(value)  # init_weight checks that it is positive and finite
