@@ -479,3 +479,17 @@ def test_matmul_reshape_transpose_sum_axis():
     num_X, num_W = numeric_grads(f, X.data, W.data)
     assert_close(X.grad, num_X)
     assert_close(W.grad, num_W)
+
+
+def test_activation_methods_and_item_as_micrograd_and_pytorch_have_them():
+    x = Variable(np.array([-1.0, 0.5, 2.0]), name="x")
+    for method, function in (("relu", G.relu), ("sigmoid", G.sigmoid), ("tanh", G.tanh), ("exp", G.exp)):
+        y = getattr(x, method)()
+        np.testing.assert_array_equal(y.data, function(x).data)
+        assert y.creator.op == function(x).creator.op
+    z = (x.relu() * 3).sum()
+    assert isinstance(z.item(), float) and z.item() == pytest.approx(7.5)
+    z.backward()
+    np.testing.assert_array_equal(x.grad, [0.0, 3.0, 3.0])
+    with pytest.raises(ValueError, match=r"item\(\): the Variable has shape \(3,\)"):
+        x.item()

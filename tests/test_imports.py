@@ -18,13 +18,13 @@ PACKAGE = Path(__file__).resolve().parent.parent / "src" / "chainrule"
 #: Levels from the front end down; a module may import only from levels below its own.
 ORDER: tuple[tuple[str, ...], ...] = (
     ("cli",),
-    ("runs",),
+    ("runs", "book"),
     ("train",),
     ("checkpoint", "draw", "expr"),
     ("graph", "models", "optim", "datasets", "images"),
     ("layers", "gradcheck"),
     ("functions", "windows"),
-    ("_rng",),
+    ("_rng", "tensorfile"),
     ("_checks", "_kernels", "_files", "_version", "progress"),
 )
 LEVEL = {name: i for i, names in enumerate(ORDER) for name in names}

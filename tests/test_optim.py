@@ -53,13 +53,24 @@ def test_momentum_by_hand():
     np.testing.assert_allclose(after2, [0.805, 2.09], rtol=1e-14)
 
 
-def test_nesterov_by_hand_and_unlike_the_books_code():
+def test_nesterov_by_hand_and_as_the_books_code():
     after1, after2 = two_steps(Nesterov(lr=0.1, momentum=0.9))
     # W += μ²·v_old − (1+μ)·lr·g:  step 1 (v_old = 0): −0.19·g1;  step 2: 0.81·[-0.05, 0.1] − 0.19·g2
     np.testing.assert_allclose(after1, [0.905, 2.19], rtol=1e-14)
     np.testing.assert_allclose(after2, [0.6745, 2.081], rtol=1e-14)
-    # The book's code uses μ²·v_new instead: its first step would be −(1+μ+μ²)·lr·g1.
-    assert not np.allclose(after1, P0 - 0.271 * G1)
+    # The book's common/optimizer.py, step for step: params first (with the old v), then v.
+    lr, mu = 0.1, 0.9
+    w, v = P0.copy(), np.zeros_like(P0)
+    book = []
+    for g in (G1, G2):
+        w += mu * mu * v
+        w -= (1 + mu) * lr * g
+        v *= mu
+        v -= lr * g
+        book.append(w.copy())
+    # Equal up to the order of the floating-point operations: within two units in the last place.
+    np.testing.assert_array_max_ulp(after1, book[0], maxulp=2)
+    np.testing.assert_array_max_ulp(after2, book[1], maxulp=2)
 
 
 def test_adagrad_by_hand():
@@ -113,7 +124,7 @@ def test_lr_change_acts_on_new_gradients_only():
     np.testing.assert_allclose(params["W"], P0 - 0.1 * G1 + v2, rtol=1e-15)
 
 
-# --- the in-place implementation against a naive one (the book's code, Nesterov fixed) ----
+# --- the in-place implementation against a naive one (the book's code) --------------------
 
 
 def naive_steps(name, hyper, p, grads):
@@ -450,3 +461,21 @@ def test_steady_state_update_allocates_no_temporaries(name):
     finally:
         tracemalloc.stop()
     assert peak < 100_000, f"{name} allocated {peak} bytes in a steady-state update"
+
+
+def test_a_dict_of_python_floats_is_updated_by_rebinding_as_in_the_book():
+    # Chapter 6's comparison on f(x, y) = x²/20 + y²: params are two Python floats.
+    for name in ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"):
+        opt = make_optimizer(name, lr=0.1)
+        params = {"x": -7.0, "y": 2.0}
+        arrays = {"x": np.array(-7.0), "y": np.array(2.0)}
+        reference = make_optimizer(name, lr=0.1)
+        for _ in range(3):
+            grads = {"x": params["x"] / 10.0, "y": 2.0 * params["y"]}
+            opt.update(params, grads)
+            reference.update(arrays, {"x": arrays["x"] / 10.0, "y": 2.0 * arrays["y"]})
+        assert isinstance(params["x"], float) and isinstance(params["y"], float)
+        assert (params["x"], params["y"]) == (float(arrays["x"]), float(arrays["y"])), name
+        assert opt.state_dict().keys() == reference.state_dict().keys()
+    with pytest.raises(TypeError, match=r"params\['W'\] must be a floating NumPy array"):
+        SGD().update({"W": "1.0"}, {"W": 1.0})

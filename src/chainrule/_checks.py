@@ -141,11 +141,14 @@ def as_float_array(value: Any, where: str, name: str = "x") -> np.ndarray:
 def check_labels(t: Any, n: int, n_classes: int, where: str) -> np.ndarray:
     """Validate labels for ``n`` samples of ``n_classes`` classes and return them as an array.
 
-    Labels are class indices of shape ``(n,)`` (integers in ``[0, n_classes)``) or one-hot /
-    probability rows of shape ``(n, n_classes)`` with values in ``[0, 1]``; the form is decided
-    by ``ndim``, never guessed from the size.
+    Labels are class indices of shape ``(n,)`` (integers in ``[0, n_classes)``; an integer column
+    ``(n, 1)`` counts as such when there is more than one class) or one-hot / probability rows of
+    shape ``(n, n_classes)`` with values in ``[0, 1]``; the form is decided by the shape and
+    dtype, never guessed from the size.
     """
     t = np.asarray(t)
+    if t.ndim == 2 and t.shape == (n, 1) and n_classes > 1 and t.dtype.kind in "iu":
+        t = t.reshape(n)  # a column of class indices (the book writes t = np.array([1]).reshape((1, 1)))
     if t.ndim == 1:
         if t.shape[0] != n:
             raise ValueError(f"{where}: expected {n} labels to match the batch, got t.shape={t.shape}")

@@ -19,9 +19,7 @@ chainrule metadata raises :class:`CheckpointError` naming the file.
 
 from __future__ import annotations
 
-import json
 import os
-import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,11 +27,16 @@ from typing import Any
 
 import numpy as np
 
-from chainrule._checks import is_int
-from chainrule._files import atomic_write
-from chainrule._version import __version__
 from chainrule.models import build_model
 from chainrule.optim import make_optimizer
+from chainrule.tensorfile import (
+    FORMAT_VERSION,
+    CheckpointError,
+    check_section,
+    read_tensor_file,
+    section,
+    write_tensor_file,
+)
 
 __all__ = [
     "CHECKPOINT_NAME",
@@ -46,18 +49,9 @@ __all__ = [
     "save_checkpoint",
 ]
 
-#: Bump when the layout changes; files with a newer version are refused with a clear message.
-FORMAT_VERSION = 1
 #: The checkpoint's file name inside a run folder.
 CHECKPOINT_NAME = "model.safetensors"
-_META_KEY = "chainrule"
 _PREFIXES = ("param/", "buffer/", "optim/", "trainer/")
-# A header larger than this is not one chainrule wrote (it guards against reading garbage lengths).
-_MAX_HEADER = 100 * 1024 * 1024
-
-
-class CheckpointError(ValueError):
-    """A file is not a chainrule checkpoint, is damaged, or does not match its configuration."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -83,9 +77,6 @@ def save_checkpoint(
     (name → array) are what :class:`chainrule.train.Trainer` needs to resume; ``info`` is free
     JSON-able metadata (the CLI stores the data set's name). Returns the path.
     """
-    import safetensors.numpy
-
-    path = Path(path)
     tensors: dict[str, np.ndarray] = {}
     for prefix, arrays in (
         ("param/", model.params),
@@ -94,22 +85,15 @@ def save_checkpoint(
         ("trainer/", trainer_tensors or {}),
     ):
         for name, value in arrays.items():
-            tensors[prefix + name] = np.asarray(value, order="C")  # (ascontiguousarray turns 0-d into 1-d)
+            tensors[prefix + name] = value
     meta = {
-        "format_version": FORMAT_VERSION,
-        "chainrule_version": __version__,
         "model": dict(model.config),
         "optimizer": dict(optimizer.config) if optimizer is not None else None,
         "rng_state": rng.bit_generator.state if rng is not None else None,
         "trainer": dict(trainer_state) if trainer_state is not None else None,
         "info": dict(info) if info is not None else None,
     }
-    try:
-        text = json.dumps(meta, allow_nan=True)
-    except TypeError as exc:
-        raise ValueError(f"save_checkpoint: metadata for {path} is not JSON-serialisable: {exc}") from exc
-    data = safetensors.numpy.save(tensors, metadata={_META_KEY: text})
-    return atomic_write(path, data)
+    return write_tensor_file(path, tensors, meta)
 
 
 # --------------------------------------------------------------------------------------------
@@ -179,12 +163,7 @@ def load_checkpoint(path: str | os.PathLike[str], *, rng: np.random.Generator | 
     Raises :class:`CheckpointError` for anything that is not a valid chainrule checkpoint.
     """
     path = resolve_checkpoint(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CheckpointError(f"{path}: cannot read the file: {exc.strerror or exc}") from exc
-    meta = _read_metadata(data, path)
-    tensors = _read_tensors(data, path)
+    meta, tensors = read_tensor_file(path)
 
     unknown = [k for k in tensors if not k.startswith(_PREFIXES)]
     if unknown:
@@ -198,10 +177,10 @@ def load_checkpoint(path: str | os.PathLike[str], *, rng: np.random.Generator | 
     except (ValueError, TypeError) as exc:
         raise CheckpointError(f"{path}: cannot rebuild the model from its configuration: {exc}") from exc
 
-    params = _section(tensors, "param/")
-    buffers = _section(tensors, "buffer/")
-    _check_against(path, "param/", params, model.params)
-    _check_against(path, "buffer/", buffers, model.buffers)
+    params = section(tensors, "param/")
+    buffers = section(tensors, "buffer/")
+    check_section(path, "param/", params, model.params)
+    check_section(path, "buffer/", buffers, model.buffers)
     for name, value in params.items():
         model.params[name] = value
     current_buffers = model.buffers
@@ -210,7 +189,7 @@ def load_checkpoint(path: str | os.PathLike[str], *, rng: np.random.Generator | 
 
     optimizer = None
     optim_config = meta.get("optimizer")
-    optim_state = _section(tensors, "optim/")
+    optim_state = section(tensors, "optim/")
     if optim_config is not None:
         optimizer = _rebuild_optimizer(path, optim_config, optim_state, model.params)
     elif optim_state:
@@ -223,96 +202,13 @@ def load_checkpoint(path: str | os.PathLike[str], *, rng: np.random.Generator | 
         except (ValueError, TypeError, KeyError) as exc:
             raise CheckpointError(f"{path}: cannot restore the random generator's state: {exc}") from exc
 
-    trainer_tensors = {k: np.array(v) for k, v in _section(tensors, "trainer/").items()}
+    trainer_tensors = {k: np.array(v) for k, v in section(tensors, "trainer/").items()}
     return Checkpoint(path=path, model=model, optimizer=optimizer, metadata=meta, trainer_tensors=trainer_tensors)
 
 
 def load_model(path: str | os.PathLike[str]) -> Any:
     """The trained model stored in a checkpoint file or run folder (see :func:`load_checkpoint`)."""
     return load_checkpoint(path).model
-
-
-def _read_metadata(data: bytes, path: Path) -> dict[str, Any]:
-    """Parse the safetensors header by hand, so every kind of damage gets a precise message."""
-    not_st = f"{path}: not a safetensors file"
-    if len(data) < 8:
-        raise CheckpointError(f"{not_st} (only {len(data)} bytes)")
-    (n,) = struct.unpack("<Q", data[:8])
-    if n < 2 or n > _MAX_HEADER:
-        raise CheckpointError(f"{not_st} (implausible header length {n})")
-    if 8 + n > len(data):
-        raise CheckpointError(
-            f"{path}: truncated or not a safetensors file "
-            f"(the header claims {n} bytes, only {len(data) - 8} follow the length)"
-        )
-    try:
-        header = json.loads(data[8 : 8 + n].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{not_st} (its header is not JSON: {exc})") from exc
-    if not isinstance(header, dict):
-        raise CheckpointError(f"{not_st} (its header is not a JSON object)")
-    end = 0
-    for key, entry in header.items():
-        if key == "__metadata__":
-            continue
-        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
-        if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)):
-            raise CheckpointError(f"{not_st} (tensor {key!r} has no valid data_offsets)")
-        end = max(end, offsets[1])
-    if 8 + n + end > len(data):
-        raise CheckpointError(
-            f"{path}: truncated checkpoint (its tensors need {8 + n + end} bytes, the file has {len(data)})"
-        )
-    raw_meta = header.get("__metadata__")
-    if not isinstance(raw_meta, dict) or _META_KEY not in raw_meta:
-        raise CheckpointError(f"{path}: a safetensors file but not a chainrule checkpoint (no {_META_KEY!r} metadata)")
-    try:
-        meta = json.loads(raw_meta[_META_KEY])
-    except (TypeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path}: its {_META_KEY!r} metadata is not valid JSON: {exc}") from exc
-    if not isinstance(meta, dict):
-        raise CheckpointError(f"{path}: its {_META_KEY!r} metadata is not a JSON object")
-    version = meta.get("format_version")
-    if not is_int(version):
-        raise CheckpointError(f"{path}: its metadata lacks an integer 'format_version'")
-    if version > FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path}: checkpoint format {version} is newer than this chainrule reads ({FORMAT_VERSION}); "
-            f"it was written by chainrule {meta.get('chainrule_version', '?')}"
-        )
-    return meta
-
-
-def _read_tensors(data: bytes, path: Path) -> dict[str, np.ndarray]:
-    import safetensors.numpy
-
-    try:
-        return safetensors.numpy.load(data)
-    except Exception as exc:  # the Rust parser raises its own error types
-        raise CheckpointError(f"{path}: damaged safetensors data: {exc}") from exc
-
-
-def _section(tensors: Mapping[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
-    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-
-
-def _check_against(path: Path, prefix: str, found: Mapping[str, np.ndarray], expected: Mapping[str, Any]) -> None:
-    """Keys, shapes and dtypes of ``found`` must be exactly those of ``expected``."""
-    for name, ref in expected.items():
-        ref = np.asarray(ref)
-        if name not in found:
-            raise CheckpointError(
-                f"{path}: missing tensor {prefix}{name} (expected shape {ref.shape}, dtype {ref.dtype})"
-            )
-        got = found[name]
-        if got.shape != ref.shape or got.dtype != ref.dtype:
-            raise CheckpointError(
-                f"{path}: tensor {prefix}{name} has shape {got.shape}, dtype {got.dtype}; "
-                f"the model's configuration expects shape {ref.shape}, dtype {ref.dtype}"
-            )
-    extra = [name for name in found if name not in expected]
-    if extra:
-        raise CheckpointError(f"{path}: unexpected tensor {prefix}{extra[0]} (the model has no such entry)")
 
 
 def _rebuild_optimizer(path: Path, config: Any, state: Mapping[str, np.ndarray], params: Mapping[str, Any]) -> Any:

@@ -15,11 +15,17 @@ from chainrule._kernels import label_positions, row_max, row_sums
 
 __all__ = [
     "cross_entropy_error",
+    "identity_function",
     "log_softmax",
     "relu",
+    "relu_grad",
     "sigmoid",
+    "sigmoid_grad",
     "softmax",
     "softmax_cross_entropy",
+    "softmax_loss",
+    "step_function",
+    "sum_squared_error",
     "sum_to",
 ]
 
@@ -59,6 +65,42 @@ def sigmoid(x: Any) -> Any:
 def relu(x: Any) -> Any:
     """max(x, 0), elementwise, in x's dtype."""
     return np.maximum(x, 0)
+
+
+# The rest of the book's common/functions.py (chapters 3 and 4): the activations before
+# backprop, their derivatives written by hand, and the two losses of chapter 4.
+
+
+def identity_function(x: Any) -> Any:
+    """The output layer's identity (chapter 3.5): ``x`` itself."""
+    return x
+
+
+def step_function(x: Any) -> np.ndarray:
+    """The step function of chapter 3.2.2: 1 where x > 0, else 0, as integers."""
+    return np.array(np.asarray(x) > 0, dtype=int)
+
+
+def sigmoid_grad(x: Any) -> Any:
+    """The sigmoid's derivative at x: σ(x)·(1 − σ(x))."""
+    y = sigmoid(x)
+    return (1 - y) * y
+
+
+def relu_grad(x: Any) -> np.ndarray:
+    """ReLU's derivative at x as the book writes it: 1 where x >= 0 (the book's choice at 0), else 0."""
+    x = np.asarray(x)
+    return (x >= 0).astype(x.dtype if x.dtype.kind == "f" else np.float64)
+
+
+def sum_squared_error(y: Any, t: Any) -> float:
+    """The book's mean squared error (chapter 4.2.1): ½·Σ (y − t)², summed over everything."""
+    return 0.5 * float(np.sum((np.asarray(y) - np.asarray(t)) ** 2))
+
+
+def softmax_loss(X: Any, t: Any) -> float:
+    """Cross-entropy of softmax(X) against labels ``t``, as the book's ``softmax_loss``."""
+    return cross_entropy_error(softmax(X), t)
 
 
 def _softmax_rows(x2: np.ndarray, positions: np.ndarray | None = None, keep_shifted: bool = False) -> tuple:

@@ -24,6 +24,7 @@ __all__ = [
     "compare_gradients",
     "gradient_check",
     "numerical_gradient",
+    "numerical_gradient_2d",
 ]
 
 DEFAULT_RTOL = 1e-6
@@ -60,6 +61,26 @@ def numerical_gradient(f: Callable[[np.ndarray], Any], x: np.ndarray, h: float =
         finally:
             x[idx] = original
         grad[idx] = (f_plus - f_minus) / (2 * h)
+    return grad
+
+
+def numerical_gradient_2d(f: Callable[[np.ndarray], Any], X: np.ndarray, h: float = 1e-4) -> np.ndarray:
+    """The book's per-sample central difference: ``f`` of each row of a 2-D ``X`` (or of a 1-D ``X``).
+
+    Row i of the result is the gradient of ``f(X[i])`` with respect to ``X[i]`` (chapter 4's
+    ``gradient_2d.py`` draws these as arrows over a grid of points).
+    """
+    if isinstance(X, np.ndarray) and X.ndim == 1:
+        return numerical_gradient(f, X, h)
+    if not isinstance(X, np.ndarray) or X.ndim != 2:
+        raise ValueError(
+            f"numerical_gradient_2d: X must be a 1-D or 2-D floating NumPy array, got {type(X).__name__}"
+            + (f" of shape {X.shape}" if isinstance(X, np.ndarray) else "")
+        )
+    grad = np.zeros_like(X)
+    for i in range(X.shape[0]):
+        row = X[i]  # a view: perturbed in place and restored by numerical_gradient
+        grad[i] = numerical_gradient(lambda _, row=row: f(row), row, h)
     return grad
 
 

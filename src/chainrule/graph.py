@@ -354,12 +354,27 @@ class Variable:
     def __pos__(self) -> Variable:
         return self
 
-    # -- methods --
+    # -- methods (as micrograd, DeZero and PyTorch have them) --
     def exp(self) -> Variable:
         return exp(self)
 
     def log(self) -> Variable:
         return log(self)
+
+    def relu(self) -> Variable:
+        return relu(self)
+
+    def sigmoid(self) -> Variable:
+        return sigmoid(self)
+
+    def tanh(self) -> Variable:
+        return tanh(self)
+
+    def item(self) -> float:
+        """The value of a one-element variable as a Python number (``ValueError`` otherwise)."""
+        if self.data.size != 1:
+            raise ValueError(f"item(): the Variable has shape {self.shape}; only one-element variables have an item")
+        return self.data.item()
 
     def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Variable:
         return reduce_sum(self, axis=axis, keepdims=keepdims)

@@ -26,11 +26,10 @@ Relation to ``torch.optim`` (tested in tests/test_optim.py):
   constant. PyTorch's buffer holds gradients and is multiplied by the *current* lr; ours holds
   steps already scaled by the lr of their time (the book's), so a new ``lr`` from a schedule
   acts on new gradients only.
-- Nesterov: the book's code applies μ² to the velocity *after* updating it
-  (``W += μ²·v_new − (1 + μ)·lr·g``), which is not the formula of the paper it cites: its
-  gradient coefficient becomes (1 + μ + μ²)·lr. We implement the paper's
-  ``W += μ²·v_old − (1 + μ)·lr·g``, written above as ``W + μ·v_new − lr·g``, which is
-  PyTorch's ``SGD(nesterov=True)``.
+- Nesterov: the book's code, ``W += μ²·v_old − (1 + μ)·lr·g`` and then ``v ← μ·v − lr·g``,
+  is the formula of the paper it cites (Bengio et al. 2012, eq. 7) and PyTorch's
+  ``SGD(nesterov=True)``; chainrule computes the same update, written above as
+  ``W + μ·v_new − lr·g`` (tests/test_optim.py compares it with the book's code).
 - Adam: the book's form puts ε next to √v rather than next to √v̂ = √v / √(1 − β₂ᵗ) as
   PyTorch does; the two are identical with ``eps=0`` and differ by a relative ~ε/√v otherwise.
 
@@ -45,7 +44,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from chainrule._checks import check_fraction, check_real
+from chainrule._checks import check_fraction, check_real, is_real
 
 __all__ = [
     "OPTIMIZERS",
@@ -114,8 +113,20 @@ class Optimizer:
         """Update every array of ``params`` in place from ``grads`` (same names and shapes).
 
         Everything is checked before any parameter moves: on error the parameters and the step
-        count are as they were.
+        count are as they were. A parameter that is a real number rather than an array (the
+        book's chapter-6 comparison updates ``{"x": -7.0, "y": 2.0}``) is updated as a 0-d array
+        and the new value stored back into ``params`` as a float, as the book's rebinding does.
         """
+        if isinstance(params, Mapping) and any(not isinstance(p, np.ndarray) and is_real(p) for p in params.values()):
+            arrays = {
+                k: np.array(p, dtype=np.float64) if not isinstance(p, np.ndarray) and is_real(p) else p
+                for k, p in params.items()
+            }
+            self.update(arrays, grads)
+            for k, p in params.items():
+                if arrays[k] is not p:
+                    params[k] = float(arrays[k])
+            return
         work = self._prepare(params, grads)
         self.steps += 1
         self._begin_step()
@@ -285,7 +296,7 @@ class Nesterov(Momentum):
     """Nesterov's accelerated gradient ``v ← μ·v − lr·g;  W ← W + μ·v − lr·g`` (state ``v``).
 
     The formula of Bengio et al. 2012 (eq. 7, ``W += μ²·v_old − (1+μ)·lr·g``), as in PyTorch's
-    ``SGD(nesterov=True)``; the book's code differs (see the module docstring).
+    ``SGD(nesterov=True)`` and the book's code (see the module docstring).
     """
 
     name = "nesterov"

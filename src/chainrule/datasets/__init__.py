@@ -33,6 +33,7 @@ place, or set ``chainrule.datasets.download.TIMEOUT`` on its module.
 
 from chainrule.datasets.cache import cache_dir
 from chainrule.datasets.catalog import CLASS_NAMES, DATASET_NAMES, load_dataset
+from chainrule.datasets.convert import shuffle_dataset
 from chainrule.datasets.download import TIMEOUT
 from chainrule.datasets.errors import DatasetError
 from chainrule.datasets.idx import IDX_FILES, Digest
@@ -55,4 +56,5 @@ __all__ = [
     "load_fashion_mnist",
     "load_mnist",
     "load_spiral",
+    "shuffle_dataset",
 ]

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
-__all__ = ["Split", "one_hot", "to_book_format"]
+from chainrule._rng import as_generator
+
+__all__ = ["Split", "one_hot", "shuffle_dataset", "to_book_format"]
 
 #: One split of a data set: ``(x, t)``.
 Split = tuple[np.ndarray, np.ndarray]
@@ -40,3 +43,16 @@ def to_book_format(
             t = one_hot(t, n_classes, dtype)
         out.append((x, t))
     return out[0], out[1]
+
+
+def shuffle_dataset(x: Any, t: Any, *, seed: int | np.random.Generator | None = None) -> Split:
+    """``(x, t)`` with their samples in one random order, as the book's ``shuffle_dataset``.
+
+    ``x`` (N, ...) and ``t`` (N,) or (N, C) keep their pairing; new arrays. ``seed``: int,
+    Generator or None (drawn from NumPy's global generator, so ``np.random.seed`` applies).
+    """
+    x, t = np.asarray(x), np.asarray(t)
+    if x.ndim == 0 or t.ndim == 0 or x.shape[0] != t.shape[0]:
+        raise ValueError(f"shuffle_dataset: x and t must hold the same number of samples, got {x.shape} and {t.shape}")
+    order = as_generator(seed).permutation(x.shape[0])
+    return x[order], t[order]

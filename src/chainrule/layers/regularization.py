@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from chainrule._checks import as_float_array, check_fraction, check_real, require_forward
+from chainrule._checks import as_float_array, check_bool, check_fraction, check_real, require_forward
 from chainrule._rng import as_generator
 from chainrule.layers.base import ParameterLayer
 
@@ -14,35 +14,44 @@ __all__ = ["BatchNormalization", "Dropout"]
 
 
 class Dropout:
-    """Inverted dropout: in training each entry is kept with probability 1 − p and scaled by 1/(1 − p).
+    """Dropout: in training each entry is kept with probability 1 − p (``p = dropout_ratio``).
 
     ``forward(x, train_flg=True)``: x of any shape → y of x's shape. In training a fresh mask is
     drawn from ``self.rng`` (uniform draws in float64 whatever x's dtype, so float32 and float64
-    nets with the same seed drop the same units); in evaluation (``train_flg=False``) the layer is
-    the identity. backward(dout) returns ``dout * mask / (1 − p)`` for the last forward (``dout``
-    itself after an evaluation forward).
+    nets with the same seed drop the same units). backward(dout) returns ``dout`` times the last
+    forward's local derivative.
 
-    This differs from the book, which keeps training outputs unscaled and multiplies by (1 − p)
-    at evaluation: both give the same expected activations, but here evaluation costs nothing.
-    ``seed`` is an int, a ``np.random.Generator`` (shared, e.g. with the network that owns the
-    layer) or None (fresh randomness).
+    ``inverted=True`` (the default, as PyTorch and Keras): kept entries are scaled by 1/(1 − p) in
+    training and evaluation (``train_flg=False``) is the identity, so it costs nothing.
+    ``inverted=False`` is the book's: training keeps entries unscaled and evaluation multiplies
+    by (1 − p). Both give the same expected activations; the book's figures (chapter 6.4.3) come
+    from its form, which ``chainrule.book`` uses. ``seed`` is an int, a ``np.random.Generator``
+    (shared, e.g. with the network that owns the layer) or None (a seed drawn from NumPy's global
+    generator, so ``np.random.seed`` applies).
     """
 
-    def __init__(self, dropout_ratio: float = 0.5, *, seed: int | np.random.Generator | None = None) -> None:
+    def __init__(
+        self, dropout_ratio: float = 0.5, *, inverted: bool = True, seed: int | np.random.Generator | None = None
+    ) -> None:
         self.dropout_ratio = check_fraction(dropout_ratio, "dropout_ratio", "Dropout", closed=False)
+        self.inverted = check_bool(inverted, "inverted", "Dropout")
         self.rng = as_generator(seed)
         self._shape: tuple[int, ...] | None = None
-        self._mask: np.ndarray | None = None  # 0 or 1/(1 − p) per entry; None: identity
+        self._mask: np.ndarray | None = None  # the local derivative: a mask, a scalar, or None (identity)
 
     def forward(self, x: Any, train_flg: bool = True) -> np.ndarray:
         x = as_float_array(x, "Dropout")
         self._shape = x.shape
-        if not train_flg or self.dropout_ratio == 0:
+        if self.dropout_ratio == 0 or (not train_flg and self.inverted):
             self._mask = None
             return x
+        if not train_flg:  # the book's evaluation: every entry scaled by the keep probability
+            self._mask = np.asarray(1 - self.dropout_ratio, dtype=x.dtype)
+            return x * self._mask
         keep = self.rng.random(x.shape) > self.dropout_ratio  # the book's test, on a Generator
         mask = keep.astype(x.dtype)
-        mask *= 1 / (1 - self.dropout_ratio)
+        if self.inverted:
+            mask *= 1 / (1 - self.dropout_ratio)
         self._mask = mask
         return x * mask
 

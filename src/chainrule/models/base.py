@@ -11,9 +11,11 @@ name → the live array, which a checkpoint saves and restores in place.
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar, TypeVar
 
@@ -22,6 +24,7 @@ import numpy as np
 from chainrule._checks import check_int, check_labels, check_real
 from chainrule.gradcheck import numerical_gradient
 from chainrule.layers import BatchNormalization, Dropout, SoftmaxWithLoss
+from chainrule.tensorfile import check_section, read_tensor_file, section, write_tensor_file
 
 __all__ = ["Network", "ParameterDict", "init_array", "init_scale", "init_weight"]
 
@@ -157,6 +160,32 @@ class Network:
         new.params.update(self.params)  # ParameterDict copies into the new arrays
         new.buffers.update(self.buffers)
         return new
+
+    def save_params(self, file_name: str | os.PathLike[str] = "params.pkl") -> Path:
+        """The book's ``save_params``: write the parameters and buffers to ``file_name``.
+
+        The file is safetensors (a chainrule checkpoint holding the model), whatever its name:
+        the book's programs call it ``params.pkl``, but chainrule never pickles.
+        ``chainrule.load_model`` and ``chainrule eval`` read it too.
+        """
+        tensors = {f"param/{k}": v for k, v in self.params.items()}
+        tensors.update({f"buffer/{k}": v for k, v in self.buffers.items()})
+        meta = {"model": dict(self.config), "optimizer": None, "rng_state": None, "trainer": None, "info": None}
+        return write_tensor_file(file_name, tensors, meta)
+
+    def load_params(self, file_name: str | os.PathLike[str] = "params.pkl") -> None:
+        """The book's ``load_params``: copy the parameters and buffers saved by ``save_params``
+        (or any chainrule checkpoint of the same architecture) into this network, in place.
+
+        Every tensor is checked for its name, shape and dtype first; a pickle file is refused.
+        """
+        path = Path(file_name)
+        _, tensors = read_tensor_file(path)
+        params, buffers = section(tensors, "param/"), section(tensors, "buffer/")
+        check_section(path, "param/", params, self.params)
+        check_section(path, "buffer/", buffers, self.buffers)
+        self.params.update(params)  # ParameterDict copies into the layers' arrays
+        self.buffers.update(buffers)
 
     @contextmanager
     def frozen(self) -> Iterator[None]:

@@ -14,7 +14,7 @@ from chainrule._rng import as_generator
 from chainrule.layers import Affine, BatchNormalization, Dropout, Relu, Sigmoid, SoftmaxWithLoss, Tanh
 from chainrule.models.base import Network, ParameterDict, init_weight
 
-__all__ = ["ACTIVATIONS", "MultiLayerNet", "TwoLayerNet"]
+__all__ = ["ACTIVATIONS", "MultiLayerNet", "MultiLayerNetExtend", "TwoLayerNet"]
 
 
 class TwoLayerNet(Network):
@@ -23,7 +23,7 @@ class TwoLayerNet(Network):
     Shapes: x (N, input_size) (or (N, d1, d2, ...) flattening to input_size); labels t as class
     indices (N,) or one-hot (N, output_size). ``params`` holds W1 (input_size, hidden_size),
     b1 (hidden_size,), W2 (hidden_size, output_size), b2 (output_size,).
-    ``seed`` is an int, a ``np.random.Generator`` or None (fresh randomness).
+    ``seed`` is an int, a ``np.random.Generator`` or None (drawn from NumPy's global generator).
     """
 
     model_name: ClassVar[str] = "two-layer"
@@ -145,16 +145,22 @@ class MultiLayerNet(Network):
         for i in range(1, n_affine):
             self.layers[f"Affine{i}"] = Affine(self.params[f"W{i}"], self.params[f"b{i}"])
             if self.batch_norm:
-                bn = BatchNormalization(self.params[f"gamma{i}"], self.params[f"beta{i}"])
+                bn = self._batch_norm_layer(self.params[f"gamma{i}"], self.params[f"beta{i}"])
                 self.layers[f"BatchNorm{i}"] = bn
                 self._buffers.update({f"{name}{i}": arr for name, arr in bn.buffers.items()})
             self.layers[f"Activation{i}"] = ACTIVATIONS[self.activation]()
             if self.dropout:
-                self.layers[f"Dropout{i}"] = Dropout(self.dropout, seed=self.rng)
+                self.layers[f"Dropout{i}"] = self._dropout_layer()
         self.layers[f"Affine{n_affine}"] = Affine(self.params[f"W{n_affine}"], self.params[f"b{n_affine}"])
         self.last_layer = SoftmaxWithLoss()
         self._decayed = tuple(f"W{i}" for i in range(1, n_affine + 1))
         self._link_grads()
+
+    def _batch_norm_layer(self, gamma: np.ndarray, beta: np.ndarray) -> BatchNormalization:
+        return BatchNormalization(gamma, beta)
+
+    def _dropout_layer(self) -> Dropout:
+        return Dropout(self.dropout, seed=self.rng)
 
     def copy(self, dtype: Any = None) -> MultiLayerNet:
         """An independent copy: parameters, buffers and the generator's state (so it draws the same masks)."""
@@ -170,3 +176,82 @@ def _check_weight_std(value: Any, where: str) -> float:
     if not is_real(value):
         raise ValueError(f"{where}: weight_init must be a positive number, 'he' or 'xavier', got {value!r}")
     return float(value)  # init_weight checks that it is positive and finite
+
+
+class MultiLayerNetExtend(MultiLayerNet):
+    """The book's ``MultiLayerNetExtend`` (chapter 6), with its signature and its layers' behaviour.
+
+    ``MultiLayerNetExtend(input_size, hidden_size_list, output_size, activation='relu',
+    weight_init_std='relu', weight_decay_lambda=0, use_dropout=False, dropout_ration=0.5,
+    use_batchnorm=False)`` (the book's spelling ``dropout_ration`` included), plus ``dtype`` and
+    ``seed``. It is :class:`MultiLayerNet` with the book's layer settings, so the book's figures
+    come out: Dropout keeps training outputs unscaled and multiplies by (1 − p) in evaluation
+    (``Dropout(inverted=False)``), and BatchNormalization uses eps 1e-6 with the running variance
+    starting at 0 (chainrule's own: eps 1e-5, variance starting at 1).
+    """
+
+    model_name: ClassVar[str] = "mlp-extend"
+    config_keys: ClassVar[tuple[str, ...]] = (
+        "input_size",
+        "hidden_size_list",
+        "output_size",
+        "activation",
+        "weight_init_std",
+        "weight_decay_lambda",
+        "use_dropout",
+        "dropout_ration",
+        "use_batchnorm",
+        "dtype",
+    )
+    #: The book's ``10e-7``.
+    BOOK_BN_EPS = 1e-6
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size_list: Iterable[int],
+        output_size: int,
+        activation: str = "relu",
+        weight_init_std: float | str = "relu",
+        weight_decay_lambda: float = 0,
+        use_dropout: bool = False,
+        dropout_ration: float = 0.5,
+        use_batchnorm: bool = False,
+        *,
+        dtype: Any = np.float64,
+        seed: int | np.random.Generator | None = None,
+    ) -> None:
+        where = "MultiLayerNetExtend"
+        self.use_dropout = check_bool(use_dropout, "use_dropout", where)
+        self.dropout_ration = check_fraction(dropout_ration, "dropout_ration", where)
+        super().__init__(
+            input_size,
+            hidden_size_list,
+            output_size,
+            activation,
+            weight_init_std,
+            batch_norm=use_batchnorm,
+            dropout=self.dropout_ration if self.use_dropout else 0.0,
+            weight_decay=weight_decay_lambda,
+            dtype=dtype,
+            seed=seed,
+        )
+        self.weight_init_std = weight_init_std
+
+    @property
+    def hidden_size_list(self) -> list[int]:
+        return self.hidden_sizes
+
+    @property
+    def weight_decay_lambda(self) -> float:
+        return self.weight_decay
+
+    @property
+    def use_batchnorm(self) -> bool:
+        return self.batch_norm
+
+    def _batch_norm_layer(self, gamma: np.ndarray, beta: np.ndarray) -> BatchNormalization:
+        return BatchNormalization(gamma, beta, running_var=np.zeros_like(gamma), eps=self.BOOK_BN_EPS)
+
+    def _dropout_layer(self) -> Dropout:
+        return Dropout(self.dropout, inverted=False, seed=self.rng)

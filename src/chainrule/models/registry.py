@@ -10,7 +10,7 @@ import numpy as np
 from chainrule._checks import FLOAT_DTYPES
 from chainrule.models.base import Network
 from chainrule.models.convnet import DeepConvNet, SimpleConvNet
-from chainrule.models.mlp import MultiLayerNet, TwoLayerNet
+from chainrule.models.mlp import MultiLayerNet, MultiLayerNetExtend, TwoLayerNet
 
 __all__ = ["DTYPE_NAMES", "MODELS", "MODEL_NAMES", "build_model"]
 
@@ -19,10 +19,11 @@ DTYPE_NAMES: tuple[str, ...] = tuple(dt.name for dt in FLOAT_DTYPES)
 
 # config["model"] → class; every model class takes its config (less "model") as keyword arguments.
 MODELS: dict[str, type[Network]] = {
-    cls.model_name: cls for cls in (TwoLayerNet, MultiLayerNet, SimpleConvNet, DeepConvNet)
+    cls.model_name: cls for cls in (TwoLayerNet, MultiLayerNet, SimpleConvNet, DeepConvNet, MultiLayerNetExtend)
 }
-#: The model names of ``config["model"]``, checkpoints and the CLI's ``--model``.
-MODEL_NAMES: tuple[str, ...] = tuple(MODELS)
+#: The models the CLI's ``--model`` and run folders build (MultiLayerNetExtend is the book's
+#: spelling of ``mlp``: checkpoints rebuild it, settings name ``mlp``).
+MODEL_NAMES: tuple[str, ...] = ("two-layer", "mlp", "convnet", "deep-convnet")
 
 
 def build_model(config: Mapping[str, Any], *, seed: int | np.random.Generator | None = None) -> Any:

@@ -11,7 +11,7 @@
 """
 
 from chainrule.train.callbacks import Callback
-from chainrule.train.history import HISTORY_FIELDS, plot_history, read_history_csv, write_history_csv
+from chainrule.train.history import HISTORY_FIELDS, plot_history, read_history_csv, smooth_curve, write_history_csv
 from chainrule.train.metrics import DEFAULT_EVAL_BATCH, evaluate
 from chainrule.train.schedule import SCHEDULES, LRSchedule
 from chainrule.train.stopping import MONITORS, EarlyStopping
@@ -30,5 +30,6 @@ __all__ = [
     "evaluate",
     "plot_history",
     "read_history_csv",
+    "smooth_curve",
     "write_history_csv",
 ]

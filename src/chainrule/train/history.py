@@ -9,9 +9,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from chainrule._files import atomic_write
 
-__all__ = ["HISTORY_FIELDS", "plot_history", "read_history_csv", "write_history_csv"]
+__all__ = ["HISTORY_FIELDS", "plot_history", "read_history_csv", "smooth_curve", "write_history_csv"]
 
 #: Columns of a history row (and of ``history.csv``), in order.
 HISTORY_FIELDS: tuple[str, ...] = (
@@ -87,3 +89,19 @@ def plot_history(history: Sequence[Mapping[str, Any]], path: str | os.PathLike[s
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     return atomic_write(path, buf.getvalue())
+
+
+def smooth_curve(x: Any, window: int = 11) -> np.ndarray:
+    """A noisy curve (per-iteration losses) smoothed for plotting, as the book's ``smooth_curve``.
+
+    A Kaiser window (β = 2) of ``window`` points, normalised to sum 1, slides over the curve
+    mirrored at both ends; the result has x's length (for ``window`` = 11, the book's).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 1 or x.shape[0] < window:
+        raise ValueError(f"smooth_curve: expected a 1-D curve of at least {window} points, got shape {x.shape}")
+    mirrored = np.concatenate([x[window - 1 : 0 : -1], x, x[-1:-window:-1]])
+    weights = np.kaiser(window, 2)
+    smooth = np.convolve(weights / weights.sum(), mirrored, mode="valid")
+    half = window // 2
+    return smooth[half : len(smooth) - half]
