@@ -11,6 +11,7 @@ name → the live array, which a checkpoint saves and restores in place.
 
 from __future__ import annotations
 
+import copy as _copy
 import os
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
@@ -154,11 +155,20 @@ class Network:
         self._grad_refs = tuple(refs)
 
     def copy(self: N, dtype: Any = None) -> N:
-        """An independent copy (parameters and buffers), optionally converted to another float dtype."""
+        """An independent copy (parameters and buffers), optionally converted to another float dtype.
+
+        A network that owns a generator (``self.rng``, drawing its dropout masks) is copied with
+        the generator's state, so the copy draws the same masks.
+        """
         kwargs = {k: v for k, v in self.config.items() if k not in ("model", "dtype")}
         new = type(self)(**kwargs, dtype=self.dtype if dtype is None else dtype, seed=0)
         new.params.update(self.params)  # ParameterDict copies into the new arrays
         new.buffers.update(self.buffers)
+        if isinstance(getattr(self, "rng", None), np.random.Generator):
+            new.rng = _copy.deepcopy(self.rng)
+            for layer in new.layers.values():
+                if isinstance(layer, Dropout):
+                    layer.rng = new.rng
         return new
 
     def save_params(self, file_name: str | os.PathLike[str] = "params.pkl") -> Path:

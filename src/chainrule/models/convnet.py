@@ -7,7 +7,6 @@ Both take images (N, C, H, W), as ``load_mnist(flatten=False)`` gives them, and 
 
 from __future__ import annotations
 
-import copy as _copy
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -95,15 +94,6 @@ class _ConvNetwork(Network):
                     largest = max(largest, c * fh * fw * out[2] * out[3] * self.dtype.itemsize)
                 shape = layer.output_shape(shape)
         self.eval_rows = max(1, EVAL_WORKSPACE_BYTES // largest)
-
-    def copy(self, dtype: Any = None) -> Any:
-        """An independent copy: parameters, buffers and the generator's state (so it draws the same masks)."""
-        new = super().copy(dtype)
-        new.rng = _copy.deepcopy(self.rng)
-        for layer in new.layers.values():
-            if isinstance(layer, Dropout):
-                layer.rng = new.rng
-        return new
 
 
 class SimpleConvNet(_ConvNetwork):

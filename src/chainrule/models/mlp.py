@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy as _copy
 from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any, ClassVar
@@ -161,15 +160,6 @@ class MultiLayerNet(Network):
 
     def _dropout_layer(self) -> Dropout:
         return Dropout(self.dropout, seed=self.rng)
-
-    def copy(self, dtype: Any = None) -> MultiLayerNet:
-        """An independent copy: parameters, buffers and the generator's state (so it draws the same masks)."""
-        new = super().copy(dtype)
-        new.rng = _copy.deepcopy(self.rng)
-        for layer in new.layers.values():
-            if isinstance(layer, Dropout):
-                layer.rng = new.rng
-        return new
 
 
 def _check_weight_std(value: Any, where: str) -> float:
