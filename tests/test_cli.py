@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -154,6 +155,98 @@ def test_train_mnist_from_idx_files_then_eval_and_predict(tmp_path, env, mnist_d
     not_image = tmp_path / "notes.png"
     not_image.write_text("hello")
     assert_one_line_error(cli(env, "predict", out, not_image), "notes.png", "not an image")
+
+
+REAL_MNIST = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mnist"
+REAL_FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+def real_test_set_as_pngs(folder, x_uint8, n):
+    """The first ``n`` test images written as 28x28 8-bit grayscale PNG files."""
+    from PIL import Image
+
+    folder.mkdir()
+    paths = []
+    for i in range(n):
+        paths.append(folder / f"test-{i:03d}.png")
+        Image.fromarray(x_uint8[i].reshape(28, 28), mode="L").save(paths[-1])
+    return paths
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
+def test_predict_on_real_test_images_agrees_with_the_arrays(tmp_path, env, dataset):
+    from chainrule import load_checkpoint
+    from chainrule.datasets import CLASS_NAMES, DatasetError, load_dataset
+
+    if dataset == "mnist":
+        # The real MNIST test set; its training images are not on this machine, so the model
+        # trains on the test files (this checks preparation, not generalisation).
+        if not (REAL_MNIST / "t10k-images-idx3-ubyte.gz").exists():
+            pytest.skip(f"the real MNIST test files are not in {REAL_MNIST}")
+        data_dir = tmp_path / "mnist-data"
+        data_dir.mkdir()
+        for split in ("images-idx3", "labels-idx1"):
+            test_file = REAL_MNIST / f"t10k-{split}-ubyte.gz"
+            (data_dir / test_file.name).write_bytes(test_file.read_bytes())
+            (data_dir / f"train-{split}-ubyte.gz").write_bytes(test_file.read_bytes())
+        source = ["--data-dir", data_dir]
+    else:
+        try:
+            load_dataset("fashion-mnist", download=False)
+        except DatasetError:
+            pytest.skip("Fashion-MNIST is not on this machine (apt-get install dataset-fashion-mnist)")
+        data_dir, source = None, []
+    out = tmp_path / "run"
+    cli(env, "train", "--dataset", dataset, *source, "--iters", "600", "--no-progress", "--out", out, check_rc=0)
+    model = load_checkpoint(out).model
+    _, (x_raw, t_test) = load_dataset(dataset, normalize=False, data_dir=data_dir, download=False)
+    _, (x_test, _) = load_dataset(dataset, data_dir=data_dir, download=False)
+    n = 200
+    pngs = real_test_set_as_pngs(tmp_path / "pngs", x_raw, n)
+
+    doc = json.loads(cli(env, "predict", out, *pngs, "--json", "--top", "10", check_rc=0).stdout)
+    assert doc["dataset"] == dataset and doc["errors"] == []
+    names = CLASS_NAMES[dataset]
+    probs = np.exp(model.predict(x_test[:n]).astype(np.float64))
+    probs /= probs.sum(axis=1, keepdims=True)
+    predicted = [p["top"][0]["class"] for p in doc["predictions"]]
+    assert [p["image"] for p in doc["predictions"]] == [str(p) for p in pngs]
+    np.testing.assert_array_equal(predicted, probs.argmax(axis=1))
+    for row, p in zip(doc["predictions"], probs, strict=True):
+        assert [c["label"] for c in row["top"]] == [names[c["class"]] for c in row["top"]]
+        np.testing.assert_allclose(
+            [c["probability"] for c in row["top"]], p[[c["class"] for c in row["top"]]], atol=1e-6
+        )
+    accuracy = float(np.mean(np.array(predicted) == t_test[:n]))
+    assert accuracy >= 0.7, accuracy  # 600 steps of the book's network: about 0.8 on either set
+
+    quiet = cli(env, "predict", out, pngs[0], pngs[1], "--quiet", check_rc=0).stdout.splitlines()
+    assert quiet == [f"{pngs[i]}\t{names[predicted[i]]}\t{probs[i, predicted[i]]:.4f}" for i in range(2)]
+
+
+def test_predict_reports_a_bad_image_and_goes_on(tmp_path, env, mnist_dir):
+    from PIL import Image
+
+    out = tmp_path / "run"
+    cli(env, "train", "--dataset", "mnist", "--data-dir", mnist_dir, "--epochs", "1", "--no-progress", "--out", out)
+    good = tmp_path / "bar.png"
+    Image.fromarray(np.uint8(np.pad(np.full((16, 2), 255), ((6, 6), (13, 13))))).save(good)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG not really")
+    blank = tmp_path / "blank.png"
+    Image.new("L", (40, 40), 255).save(blank)
+    proc = cli(env, "predict", out, broken, good, blank, "--top", "1")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    errors = proc.stderr.strip().splitlines()
+    assert len(errors) == 2
+    assert errors[0].startswith("chainrule predict: error: ") and "broken.png" in errors[0]
+    assert "blank.png" in errors[1] and "blank" in errors[1].split("blank.png")[1]
+    assert proc.stdout.splitlines()[0] == f"{good}:" and len(proc.stdout.splitlines()) == 2
+    doc = json.loads(cli(env, "predict", out, broken, good, "--json").stdout)
+    assert [p["image"] for p in doc["predictions"]] == [str(good)]
+    assert [e["image"] for e in doc["errors"]] == [str(broken)] and "not an image" in doc["errors"][0]["error"]
+    both = cli(env, "predict", out, good, "--json", "--quiet")
+    assert_one_line_error(both, "not allowed with argument")
 
 
 def test_convnet_trains_resumes_evaluates_predicts_and_draws_its_filters(tmp_path, env, mnist_dir):

@@ -1,4 +1,4 @@
-"""images.py: pictures of digits converted the way MNIST was prepared."""
+"""images.py: pictures of digits and garments prepared the way MNIST and Fashion-MNIST were."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ import pytest
 Image = pytest.importorskip("PIL.Image")
 ImageDraw = pytest.importorskip("PIL.ImageDraw")
 
-from chainrule.images import load_image, to_mnist  # noqa: E402
+from chainrule.images import load_image, to_fashion, to_mnist  # noqa: E402
 
 
 def centre_of_mass(a):
@@ -59,3 +59,31 @@ def test_blank_and_unreadable_images_are_rejected(tmp_path):
     path.write_text("not an image")
     with pytest.raises(ValueError, match="not an image"):
         load_image(path)
+    with pytest.raises(ValueError, match="kind must be one of mnist, fashion-mnist, got 'cifar'"):
+        load_image(path, kind="cifar")
+
+
+@pytest.mark.parametrize("kind", ["mnist", "fashion-mnist"])
+def test_a_28x28_image_of_the_training_kind_goes_in_unchanged(tmp_path, kind):
+    rng = np.random.default_rng(0)
+    pixels = np.zeros((28, 28), dtype=np.uint8)
+    pixels[3:25, 9:15] = rng.integers(1, 256, (22, 6))  # off-centre and not 20x20: left as it is
+    path = tmp_path / "test-image.png"
+    Image.fromarray(pixels, mode="L").save(path)
+    np.testing.assert_array_equal(load_image(path, kind=kind), pixels.astype(np.float32) / np.float32(255))
+    # The same picture dark on light paper is a photo to prepare, not a test image.
+    Image.fromarray(255 - pixels, mode="L").save(path)
+    assert not np.array_equal(load_image(path, kind=kind), pixels / 255)
+
+
+def test_fashion_preparation_fits_the_longer_edge_to_28_and_centres():
+    photo = np.ones((90, 60))  # a product photo: dark garment on a white background
+    photo[10:70, 20:50] = 0.2  # 60 tall, 30 wide
+    out = to_fashion(photo)
+    rows = np.flatnonzero(out.max(axis=1) > 0.5)
+    cols = np.flatnonzero(out.max(axis=0) > 0.5)
+    assert (rows[0], rows[-1]) == (0, 27)  # the longer edge spans the field (MNIST's would be 20)
+    assert cols[-1] - cols[0] + 1 == 14 and cols[0] == 7  # aspect kept, centred
+    assert out[:, :6].max() == 0.0 and out[:, 22:].max() == 0.0  # background black
+    digit = to_mnist(photo)
+    assert np.flatnonzero(digit.max(axis=1) > 0.5).size == 20

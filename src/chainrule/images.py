@@ -1,10 +1,18 @@
-"""Turn an arbitrary picture of a digit (or garment) into an MNIST-style 28×28 input.
+"""Turn an arbitrary picture of a digit or a garment into a 28×28 input of the data set's kind.
 
-MNIST's own preparation (LeCun et al.): white strokes on a black background, the writing's
-bounding box scaled to fit 20×20 keeping its aspect ratio, then placed in a 28×28 field so that
-its centre of mass is at the centre. :func:`to_mnist` applies the same steps to a grayscale
-array; :func:`load_image` reads a PNG/JPEG (any size, any colour mode) with Pillow first.
-Pillow is imported only when these functions run.
+Each data set was prepared its own way, and a picture must be prepared the same way:
+
+- MNIST (LeCun et al.): white strokes on a black background, the writing's bounding box scaled
+  to fit 20×20 keeping its aspect ratio, then placed in a 28×28 field so that its centre of mass
+  is at the centre (:func:`to_mnist`);
+- Fashion-MNIST (Zalando): the product photo trimmed to the garment, its longer edge resized
+  to 28 keeping the aspect ratio, centred in 28×28, and negated so the garment is light on a
+  dark background (:func:`to_fashion`).
+
+:func:`load_image` reads a PNG/JPEG (any size, any colour mode) with Pillow and applies the
+preparation of ``kind``; an image that already is a 28×28 grayscale picture of that kind (dark
+background), such as a test image saved to PNG, goes in unchanged. Pillow is imported only when
+these functions run.
 """
 
 from __future__ import annotations
@@ -14,24 +22,31 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["load_image", "to_mnist"]
+__all__ = ["KINDS", "load_image", "to_fashion", "to_mnist"]
 
 SIZE = 28
 BOX = 20
+#: The preparations :func:`load_image` knows, by data set name.
+KINDS: tuple[str, ...] = ("mnist", "fashion-mnist")
 # Pixels below this fraction of the full ink range are background noise (paper texture, JPEG
 # artefacts) and do not count towards the bounding box.
 _INK_THRESHOLD = 0.1
 
 
-def load_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an image file and return it MNIST-style: (28, 28) float32 in [0, 1], white on black.
+def load_image(path: str | os.PathLike[str], kind: str = "mnist") -> np.ndarray:
+    """Read an image file and return it as a (28, 28) float32 input in [0, 1] of ``kind``'s style.
 
-    Colour is converted to grayscale; transparency is flattened onto a background that
-    contrasts with the strokes. Raises ``ValueError`` for a file Pillow cannot read or an
-    image with no visible strokes.
+    ``kind`` is ``"mnist"`` (digits: 20×20 box centred by mass) or ``"fashion-mnist"``
+    (garments: longer edge 28, centred). Colour is converted to grayscale; transparency is
+    flattened onto a background that contrasts with the strokes. A 28×28 8-bit grayscale image
+    with a dark background is used as it is, scaled by 1/255 exactly as the data set loaders
+    do. Raises ``ValueError`` for a file Pillow cannot read, an unknown ``kind`` or an image with
+    no visible strokes.
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    if kind not in KINDS:
+        raise ValueError(f"load_image: kind must be one of {', '.join(KINDS)}, got {kind!r}")
     try:
         with Image.open(path) as img:
             img = ImageOps.exif_transpose(img)
@@ -40,10 +55,21 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
         raise ValueError(f"{path}: not an image Pillow can read (PNG, JPEG, ...)") from exc
     except OSError as exc:
         raise ValueError(f"{path}: cannot read the image: {exc}") from exc
+    if img.mode == "L" and img.size == (SIZE, SIZE):
+        pixels = np.asarray(img, dtype=np.uint8)
+        if np.median(_border(pixels)) < 128:  # already of the training kind: light on dark
+            out = pixels.astype(np.float32)
+            out /= np.float32(255.0)  # the loaders' x / 255
+            return out
     try:
-        return to_mnist(_grayscale(img))
+        gray = _grayscale(img)
+        return to_mnist(gray) if kind == "mnist" else to_fashion(gray)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from exc
+
+
+def _border(a: np.ndarray) -> np.ndarray:
+    return np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
 
 
 def _grayscale(img: Any) -> np.ndarray:
@@ -65,16 +91,13 @@ def _grayscale(img: Any) -> np.ndarray:
     return np.asarray(img.convert("L") if img.mode != "L" else img, dtype=np.float64) / 255.0
 
 
-def to_mnist(gray: Any) -> np.ndarray:
-    """MNIST-style (28, 28) float32 in [0, 1] from a 2-D grayscale array (any range, any size).
+def _strokes(gray: Any) -> np.ndarray:
+    """The strokes (or garment) light on a black background, cropped to their bounding box.
 
-    Steps: scale to [0, 1]; if the border is mostly light, invert (strokes become white on
-    black); stretch so the background is 0 and the brightest stroke 1; crop to the strokes'
-    bounding box; resize its longer side to 20 pixels keeping the aspect ratio; place it in a
-    28×28 field with its centre of mass at the centre (kept inside the field).
+    Scale to [0, 1]; if the border is mostly light, invert (dark ink on paper, or a product on
+    a white background, becomes light on black); stretch so the background is 0 and the
+    brightest stroke 1; crop to the pixels above the ink threshold.
     """
-    from PIL import Image
-
     a = np.asarray(gray, dtype=np.float64)
     if a.ndim != 2 or min(a.shape) < 1:
         raise ValueError(f"expected a 2-D grayscale image, got shape {a.shape}")
@@ -84,9 +107,9 @@ def to_mnist(gray: Any) -> np.ndarray:
     if hi - lo < 1e-6:
         raise ValueError("the image is blank (a single gray level): nothing to classify")
     a = (a - lo) / (hi - lo)
-    border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
+    border = _border(a)
     if np.median(border) > 0.5:
-        a = 1.0 - a  # dark strokes on light paper → MNIST's white on black
+        a = 1.0 - a
         border = 1.0 - border
     background = float(np.median(border))
     a = np.clip((a - background) / max(1.0 - background, 1e-6), 0.0, 1.0)
@@ -94,13 +117,35 @@ def to_mnist(gray: Any) -> np.ndarray:
     cols = np.flatnonzero((a > _INK_THRESHOLD).any(axis=0))
     if rows.size == 0:
         raise ValueError("no strokes found: the image has no contrast with its background")
-    a = a[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    return a[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def _fit(a: np.ndarray, box: int) -> np.ndarray:
+    """``a`` resized so its longer side is ``box`` pixels, keeping the aspect ratio."""
+    from PIL import Image
+
     h, w = a.shape
-    scale = BOX / max(h, w)
+    scale = box / max(h, w)
     new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
     patch = Image.fromarray(a.astype(np.float32), mode="F").resize((new_w, new_h), Image.Resampling.LANCZOS)
-    a = np.clip(np.asarray(patch, dtype=np.float64), 0.0, 1.0)
+    return np.clip(np.asarray(patch, dtype=np.float64), 0.0, 1.0)
 
+
+def _place(a: np.ndarray, top: int, left: int) -> np.ndarray:
+    out = np.zeros((SIZE, SIZE), dtype=np.float32)
+    out[top : top + a.shape[0], left : left + a.shape[1]] = a
+    return out
+
+
+def to_mnist(gray: Any) -> np.ndarray:
+    """MNIST-style (28, 28) float32 in [0, 1] from a 2-D grayscale array (any range, any size).
+
+    Steps: the strokes light on black, cropped to their bounding box; the longer side resized to
+    20 pixels keeping the aspect ratio; placed in a 28×28 field with its centre of mass at the
+    centre (kept inside the field).
+    """
+    a = _fit(_strokes(gray), BOX)
+    new_h, new_w = a.shape
     total = float(a.sum())
     if total > 0:
         cy = float((a.sum(axis=1) * np.arange(new_h)).sum() / total)
@@ -110,6 +155,14 @@ def to_mnist(gray: Any) -> np.ndarray:
     centre = (SIZE - 1) / 2
     top = int(np.clip(round(centre - cy), 0, SIZE - new_h))
     left = int(np.clip(round(centre - cx), 0, SIZE - new_w))
-    out = np.zeros((SIZE, SIZE), dtype=np.float32)
-    out[top : top + new_h, left : left + new_w] = a
-    return out
+    return _place(a, top, left)
+
+
+def to_fashion(gray: Any) -> np.ndarray:
+    """Fashion-MNIST-style (28, 28) float32 in [0, 1] from a 2-D grayscale array (any range, any size).
+
+    Steps (Zalando's preparation): the garment light on black, trimmed to its bounding box; the
+    longer edge resized to 28 pixels keeping the aspect ratio; centred in the 28×28 field.
+    """
+    a = _fit(_strokes(gray), SIZE)
+    return _place(a, (SIZE - a.shape[0]) // 2, (SIZE - a.shape[1]) // 2)
