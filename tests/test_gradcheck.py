@@ -107,6 +107,26 @@ def test_gradient_check_report_table_and_float32_copy():
         assert v.dtype == np.float32 and np.array_equal(v, params_before[k])
 
 
+def test_a_zero_gradient_is_reported_as_such_not_as_relative_error_one():
+    from chainrule import MultiLayerNet
+
+    # Batch norm subtracts the batch mean, so the bias before it does not change the loss.
+    net = MultiLayerNet(6, [5, 4], 3, batch_norm=True, seed=0)
+    x = np.random.default_rng(0).standard_normal((3, 6))
+    report = gradient_check(net, x, np.array([0, 1, 2]))
+    assert report.passed
+    assert [c.name for c in report.zero_gradients()] == ["b1", "b2"]
+    assert report["b1"].max_abs_grad <= report.atol < report["W1"].max_abs_grad
+    lines = str(report).splitlines()
+    b1 = next(line for line in lines if line.startswith("b1 "))
+    assert "n/a (zero)" in b1 and b1.endswith("ok (zero gradient)") and "1.000e+00" not in b1
+    w1 = next(line for line in lines if line.startswith("W1 "))
+    assert w1.endswith("ok") and "zero" not in w1
+    assert lines[-1].startswith("b1, b2: zero gradient") and "absolute tolerance 1e-09" in lines[-1]
+    html = report._repr_html_()
+    assert html.startswith("<table>") and html.count("<tr>") == 1 + len(report) and "zero gradient" in html
+
+
 def test_gradient_check_fails_for_broken_network():
     class BrokenNet(TwoLayerNet):
         def gradient(self, x, t):
@@ -118,5 +138,7 @@ def test_gradient_check_fails_for_broken_network():
     report = gradient_check(net, x, np.array([0, 1]))
     assert not report.passed
     assert not report["b2"].passed and report["W1"].passed
+    failing_row = '<tr style="color:#b00020;font-weight:bold"><td>b2</td>'
+    assert failing_row in report._repr_html_() and "gradient check FAILED" in report._repr_html_()
     with pytest.raises(GradientCheckError, match=r"b2\[\d\]"):
         gradient_check(net, x, np.array([0, 1]), raise_on_failure=True)

@@ -100,6 +100,7 @@ class ParamCheck:
     analytic_at_worst: float
     numeric_at_worst: float
     passed: bool
+    max_abs_grad: float = 0.0  # the scale: the largest magnitude in either gradient
 
 
 class GradientCheckReport:
@@ -129,29 +130,69 @@ class GradientCheckReport:
     def __len__(self) -> int:
         return len(self.checks)
 
-    def __str__(self) -> str:
+    def zero_gradients(self) -> list[ParamCheck]:
+        """The parameters whose gradient is zero up to rounding (both gradients within ``atol``).
+
+        Such a gradient (a bias followed by batch norm, which subtracts the batch mean) has no
+        scale to be relative to: it passes or fails on the absolute tolerance alone, and its
+        relative error is not shown.
+        """
+        return [c for c in self.checks if c.max_abs_grad <= self.atol]
+
+    def _rows(self) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
         header = ("param", "shape", "max abs diff", "max rel err", "worst index", "result")
+        zero = {c.name for c in self.zero_gradients()}
         rows = [
             (
                 c.name,
                 "x".join(map(str, c.shape)) or "scalar",
                 f"{c.max_abs_diff:.3e}",
-                f"{c.max_rel_err:.3e}",
+                "n/a (zero)" if c.name in zero else f"{c.max_rel_err:.3e}",
                 str(c.worst_index),
-                "ok" if c.passed else "FAIL",
+                ("ok" if c.passed else "FAIL") + (" (zero gradient)" if c.name in zero else ""),
             )
             for c in self.checks
         ]
+        return header, rows
+
+    def _notes(self) -> list[str]:
+        verdict = "passed" if self.passed else "FAILED"
+        notes = [
+            f"gradient check {verdict}: max |backprop - numerical| <= {self.atol:g} + {self.rtol:g} × max |gradient|"
+        ]
+        zero = self.zero_gradients()
+        if zero:
+            names = ", ".join(c.name for c in zero)
+            largest = max(c.max_abs_grad for c in zero)
+            notes.append(
+                f"{names}: zero gradient (both gradients at most {largest:.1e} in magnitude, within the absolute "
+                f"tolerance {self.atol:g}): the loss does not depend on {'it' if len(zero) == 1 else 'them'} here, "
+                "so only the absolute difference is checked"
+            )
+        return notes
+
+    def __str__(self) -> str:
+        header, rows = self._rows()
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
         lines = [
             "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]
         ]
         lines.insert(1, "  ".join("-" * w for w in widths))
-        verdict = "passed" if self.passed else "FAILED"
-        lines.append(
-            f"gradient check {verdict}: max |backprop - numerical| <= {self.atol:g} + {self.rtol:g} × max |gradient|"
+        return "\n".join([*lines, *self._notes()])
+
+    def _repr_html_(self) -> str:
+        """The table for Jupyter: failing rows marked, the verdict and notes below."""
+        import html
+
+        header, rows = self._rows()
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+        failed = ' style="color:#b00020;font-weight:bold"'
+        body = "".join(
+            f"<tr{'' if c.passed else failed}>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>"
+            for c, row in zip(self.checks, rows, strict=True)
         )
-        return "\n".join(lines)
+        notes = "".join(f"<p>{html.escape(n)}</p>" for n in self._notes())
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{notes}"
 
     def __repr__(self) -> str:
         return f"GradientCheckReport(passed={self.passed}, params={[c.name for c in self.checks]})"
@@ -174,7 +215,7 @@ def _compare(name: str, analytic: Any, numeric: np.ndarray, rtol: float, atol: f
     if a.shape != n.shape:
         raise GradientCheckError(f"{name}: backprop gradient has shape {a.shape}, expected {n.shape}")
     if a.size == 0:
-        return ParamCheck(name, a.shape, 0.0, 0.0, (), 0.0, 0.0, True)
+        return ParamCheck(name, a.shape, 0.0, 0.0, (), 0.0, 0.0, True, 0.0)
     diff = np.abs(a - n)
     diff = np.where(np.isnan(diff), np.inf, diff)  # a NaN gradient is the worst entry and fails
     worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(diff)), a.shape))
@@ -192,6 +233,7 @@ def _compare(name: str, analytic: Any, numeric: np.ndarray, rtol: float, atol: f
         analytic_at_worst=float(a[worst]),
         numeric_at_worst=float(n[worst]),
         passed=ok,
+        max_abs_grad=scale,
     )
 
 
