@@ -89,7 +89,7 @@ def test_train_spiral_writes_the_run_and_eval_agrees(tmp_path, env):
     assert len(lines) == 41
     assert re.match(r"epoch\s+1/40\s+iter\s+8\s+loss \d\.\d{4}\s+train acc \d\.\d{4}\s+test acc \d\.\d{4}", lines[0])
     assert str(out) in lines[-1] and lines[-1].startswith("final test accuracy")
-    assert "train:" in proc.stderr  # the progress bar is on stderr
+    assert proc.stderr == ""  # stderr is a pipe, not a terminal: no progress-bar frames in the log
     assert sorted(p.name for p in out.iterdir()) == ["curves.png", "history.csv", "model.safetensors", "run.json"]
 
     with open(out / "history.csv") as f:
@@ -112,6 +112,57 @@ def test_train_spiral_writes_the_run_and_eval_agrees(tmp_path, env):
     assert final_accuracy(evaluation.stdout) == final_accuracy(proc.stdout)
     evaluation = cli(env, "eval", out / "model.safetensors", "--dataset", "spiral", check_rc=0)
     assert final_accuracy(evaluation.stdout) == final_accuracy(proc.stdout)
+
+
+def test_quiet_and_json_output_for_scripts(tmp_path, env):
+    out = tmp_path / "run"
+    quiet = cli(env, "train", *SPIRAL_FAST, "--epochs", "3", "--out", out, "--quiet", check_rc=0)
+    assert quiet.stderr == "" and len(quiet.stdout.splitlines()) == 1
+    assert quiet.stdout.startswith("final test accuracy")
+    doc = json.loads(cli(env, "train", "--resume", out, "--epochs", "5", "--json", check_rc=0).stdout)
+    info = json.loads((out / "run.json").read_text())
+    assert doc == {"folder": str(out), **info["result"]}
+    assert doc["epochs_completed"] == 5 and doc["final"]["epoch"] == 5 and not doc["stopped_early"]
+    evaluation = json.loads(cli(env, "eval", out, "--json", check_rc=0).stdout)
+    assert evaluation["dataset"] == "spiral" and evaluation["samples"] == 60  # the spiral test split
+    assert evaluation["accuracy"] == pytest.approx(doc["final"]["test_acc"], abs=1e-12)
+    assert evaluation["loss"] == pytest.approx(doc["final"]["test_loss"], rel=1e-6)
+    assert evaluation["model"] == str(out / "model.safetensors")
+    assert cli(env, "eval", out, "--quiet", check_rc=0).stdout == f"{doc['final']['test_acc']:.4f}\n"
+    for command in (["train", *SPIRAL_FAST], ["eval", out]):
+        assert_one_line_error(cli(env, *command, "--quiet", "--json"), "not allowed with argument")
+    assert_one_line_error(cli(env, "train", "--quiet", "--no-progress"), "not allowed with argument")
+
+
+def test_the_bar_is_drawn_on_a_terminal_and_left_finished(tmp_path, env):
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a 100-column terminal
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "chainrule", "train", *SPIRAL_FAST, "--epochs", "3", "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=follower, text=True, env=env)
+    os.close(follower)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the process closed the terminal
+            break
+        if not chunk:
+            break
+        screen += chunk
+    stdout, _ = proc.communicate(timeout=60)
+    os.close(leader)
+    assert proc.returncode == 0
+    frames = screen.decode()
+    last_frame = frames.rstrip("\r\n").rsplit("\r", 1)[-1]
+    assert last_frame.startswith("train: 100%") and "9/9" in last_frame  # left on screen, finished
+    assert frames.endswith("\n")
+    assert [line.split()[1] for line in stdout.splitlines()[:3]] == ["1/3", "2/3", "3/3"]
 
 
 def test_train_mnist_from_idx_files_then_eval_and_predict(tmp_path, env, mnist_dir):
@@ -382,6 +433,12 @@ def test_divergence_is_a_one_line_error(tmp_path, env):
         (["eval", "/nonexistent/model.safetensors"], ["no such checkpoint"]),
         (["predict", "/nonexistent/model.safetensors", "x.png"], ["no such checkpoint"]),
         (["gradcheck", "--batch", "0"], ["--batch", "positive integer"]),
+        (["gradcheck", "--bogus"], ["chainrule gradcheck: error: unrecognized arguments: --bogus", "gradcheck --help"]),
+        (["eval", "run", "--top", "3"], ["chainrule eval: error: unrecognized arguments: --top 3"]),
+        (["graph", "appel"], ["chainrule graph: error: unknown example 'appel', did you mean apple?"]),
+        (["graph", "apple-orang"], ["unknown example 'apple-orang', did you mean apple-orange?"]),
+        (["graph", "foo"], ["no value for foo", "--set foo=1"]),
+        (["--bogus"], ["chainrule: error: unrecognized arguments: --bogus"]),
     ],
 )
 def test_bad_options_are_one_line_errors(tmp_path, env, args, fragments):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import shutil
 import stat
 import xml.etree.ElementTree as ET
@@ -120,6 +122,22 @@ def test_graphviz_engine_without_graphviz_is_a_clear_error(monkeypatch):
 
 
 # --- SVG --------------------------------------------------------------------------------------
+
+
+def test_drawings_repr_in_one_line_and_save(tmp_path):
+    svg = draw_graph(apple_graph())
+    width, height = re.search(r'<svg[^>]*width="(\d+)" height="(\d+)"', svg).groups()
+    assert repr(svg) == f"<SVGDrawing {width}x{height} px, {len(svg.encode()):,} bytes of SVG; .save(path) writes it>"
+    assert svg.save(tmp_path / "g.svg").read_text(encoding="utf-8") == str(svg)
+    png = draw_graph(apple_graph(), format="png")
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as img:
+        w, h = img.size
+    assert repr(png) == f"<PNGDrawing {w}x{h} px, {len(png):,} bytes of PNG; .save(path) writes it>"
+    assert png.save(tmp_path / "g.png").read_bytes() == bytes(png)
+    pretty = pytest.importorskip("IPython.lib.pretty")
+    assert pretty.pretty(svg) == repr(svg) and pretty.pretty(png) == repr(png)  # IPython in a terminal
 
 
 def test_svg_is_well_formed_and_carries_the_numbers():

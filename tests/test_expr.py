@@ -89,6 +89,17 @@ def test_example_values_can_be_overridden_and_unknown_names_are_refused():
         build_graph("apple", {"pear": 1})
 
 
+def test_a_mistyped_example_name_is_named_as_such():
+    with pytest.raises(ValueError, match=r"unknown example 'appel', did you mean apple\? \(the examples: apple, "):
+        build_graph("appel")
+    with pytest.raises(ValueError, match="unknown example 'sigmiod', did you mean sigmoid"):
+        build_graph("sigmiod")
+    with pytest.raises(ValueError, match=r"unknown example 'my-graph' \(the examples"):
+        build_graph("my-graph")  # a hyphenated name is never an expression's variable
+    assert build_graph("appel", {"appel": 2.0}).data == 2.0  # a variable with a value is an expression
+    assert build_graph("apple - tax", {"apple": 3, "tax": 1}).data == 2
+
+
 # --- expressions ------------------------------------------------------------------------------
 
 

@@ -157,3 +157,49 @@ def test_init_weight_scales():
     xavier = init_weight(r, 2000, 50, "xavier", np.dtype(np.float64))
     assert he.dtype == np.float32 and np.std(he) == pytest.approx(np.sqrt(2 / 2000), rel=0.02)
     assert np.std(xavier) == pytest.approx(np.sqrt(1 / 2000), rel=0.02)
+
+
+def test_summary_repr_and_html_show_layers_shapes_and_counts():
+    from chainrule import DeepConvNet, MultiLayerNet
+
+    net = TwoLayerNet(784, 50, 10, dtype=np.float32, seed=0)
+    assert repr(net) == (
+        "TwoLayerNet(input_size=784, hidden_size=50, output_size=10, weight_init_std=0.01, dtype='float32')"
+    )
+    assert eval(repr(net), {"TwoLayerNet": TwoLayerNet}).config == net.config
+    assert str(net).splitlines() == [
+        'TwoLayerNet "two-layer": input (N, 784), float32',
+        "layer       type             output shape  params  arrays",
+        "----------  ---------------  ------------  ------  ----------------",
+        "Affine1     Affine           (N, 50)       39,250  W1 784x50, b1 50",
+        "Relu1       Relu             (N, 50)            0",
+        "Affine2     Affine           (N, 10)          510  W2 50x10, b2 10",
+        "last_layer  SoftmaxWithLoss  (N, 10)            0",
+        "trainable parameters: 39,760 (155.3 KiB); non-trainable (running statistics): 0",
+    ]
+    printed = []
+    net.summary(print_fn=printed.append)
+    assert printed == [str(net)]
+
+    mlp = MultiLayerNet(6, [5, 4], 3, batch_norm=True, dropout=0.5, seed=0)
+    x = np.random.default_rng(0).standard_normal((7, 6))
+    mlp.gradient(x, np.arange(7) % 3)
+    cached, running = mlp.layers["Affine1"]._x, mlp.buffers["running_mean1"].copy()
+    text = str(mlp)
+    assert mlp.layers["Affine1"]._x is cached and np.array_equal(mlp.buffers["running_mean1"], running)
+    assert "BatchNorm1   BatchNormalization  (N, 5)            10  gamma1 5, beta1 5" in text
+    assert text.endswith(
+        f"trainable parameters: {sum(p.size for p in mlp.params.values()):,} (0.7 KiB); "
+        "non-trainable (running statistics): 18"
+    )
+
+    deep = DeepConvNet()
+    rows = deep._summary_rows()
+    assert [r[2] for r in rows if r[0] in ("Conv4", "Pool3", "Affine1")] == [
+        "(N, 32, 16, 16)",
+        "(N, 64, 4, 4)",
+        "(N, 50)",
+    ]
+    assert sum(r[3] for r in rows) == sum(p.size for p in deep.params.values())
+    html = deep._repr_html_()
+    assert html.count("<tr>") == 1 + len(deep.layers) + 1 and "W7 1024x50" in html

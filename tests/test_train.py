@@ -1,6 +1,8 @@
 """chainrule.train: true epochs, evaluation, determinism, exact resume, divergence, early stopping, schedules."""
 
+import io
 import math
+import re
 
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ from chainrule.datasets import load_spiral
 from chainrule.functions import softmax_cross_entropy
 from chainrule.models import MultiLayerNet, TwoLayerNet, build_model
 from chainrule.optim import SGD, Adam
+from chainrule.progress import ProgressBar, epoch_line
 from chainrule.train import (
     HISTORY_FIELDS,
     Callback,
@@ -333,16 +336,72 @@ def test_spiral_reaches_95_percent_train_accuracy(spiral):
     assert history[-1]["test_acc"] >= 0.9
 
 
-def test_out_dir_files_and_progress_bar(spiral, tmp_path, capsys):
+def test_out_dir_files_and_no_bar_where_nobody_watches(spiral, tmp_path, capsys):
     trainer = mlp_trainer(spiral, epochs=2, out_dir=tmp_path, progress=True)
     trainer.fit()
     captured = capsys.readouterr()
-    assert captured.out == ""  # library code never prints to stdout
-    assert "train:" in captured.err and "/16" in captured.err  # the tqdm bar
+    assert captured.out == ""  # verbose=0: library code prints nothing to stdout
+    assert captured.err == ""  # stderr is not a terminal here: no tqdm frames in the log
     lines = (tmp_path / "history.csv").read_text().splitlines()
     assert lines[0].split(",") == list(HISTORY_FIELDS)
     assert len(lines) == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["history.csv", "model.safetensors"]
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_the_bar_draws_on_a_terminal_and_stays_finished(spiral):
+    screen = Terminal()
+    bar = ProgressBar(file=screen)
+    trainer = mlp_trainer(spiral, epochs=2, callbacks=[bar])
+    trainer.fit()
+    frames = screen.getvalue()
+    assert "train:" in frames and frames.rstrip().endswith("]") and "16/16" in frames.rsplit("\r", 1)[-1]
+    assert frames.endswith("\n")  # left on screen at 100% (leave=True), not erased
+    assert not bar.active
+    off = Terminal()
+    mlp_trainer(spiral, epochs=1, callbacks=[ProgressBar(file=off, enabled=False)]).fit()
+    forced = io.StringIO()
+    mlp_trainer(spiral, epochs=1, callbacks=[ProgressBar(file=forced, enabled=True)]).fit()
+    assert off.getvalue() == "" and "8/8" in forced.getvalue()
+
+
+def test_fit_verbose_prints_one_line_per_epoch(spiral, capsys):
+    trainer = mlp_trainer(spiral, epochs=3)
+    callbacks = list(trainer.callbacks)
+    history = trainer.fit(verbose=2)
+    out = capsys.readouterr()
+    lines = out.out.splitlines()
+    assert len(lines) == 3 and out.err == ""
+    for row, line in zip(history, lines, strict=True):
+        assert line == epoch_line(trainer, row)
+        assert re.fullmatch(
+            r"epoch \d/3  iter\s+\d+  loss \d\.\d{4}  train acc \d\.\d{4}  test acc \d\.\d{4}  \d+\.\ds", line
+        )
+    assert trainer.callbacks == callbacks  # the displays were for that call only
+    trainer = mlp_trainer(spiral, epochs=1)
+    trainer.fit(verbose=1)  # a bar where someone watches (not here) and the lines
+    out = capsys.readouterr()
+    assert out.out.startswith("epoch 1/1") and out.err == ""
+    with pytest.raises(ValueError, match="verbose must be 0, 1 or 2, got 3"):
+        mlp_trainer(spiral, epochs=1).fit(verbose=3)
+
+
+def test_history_is_a_list_that_displays_as_a_table(spiral, tmp_path):
+    trainer = mlp_trainer(spiral, epochs=25, out_dir=tmp_path)
+    history = trainer.fit()
+    assert isinstance(history, list) and len(history) == 25 and history[0]["epoch"] == 1
+    html = history._repr_html_()
+    assert html.count("<tr>") == 1 + 20 + 1  # header, first and last 10, the gap
+    assert "5 more" in html and "<th>test acc</th>" in html
+    best = max(history, key=lambda r: r["test_acc"])
+    assert f"best test acc {best['test_acc']:.4f} at epoch {best['epoch']}" in html
+    resumed = Trainer.from_checkpoint(tmp_path / "model.safetensors", *spiral[0], *spiral[1])
+    assert type(resumed.history).__name__ == "History" and resumed.history == history
+    assert "no epoch" in type(history)()._repr_html_()
 
 
 def test_plot_and_csv_helpers(tmp_path):

@@ -12,6 +12,8 @@ drawing shows them as a single input.
 from __future__ import annotations
 
 import ast
+import difflib
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -350,6 +352,9 @@ EXAMPLES: dict[str, Example] = {
 }
 
 
+_EXAMPLE_LIKE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(-[A-Za-z0-9_]+)*")
+
+
 def build_graph(spec: str, values: Mapping[str, Any] | None = None) -> Variable:
     """The output variable of an example (``"apple"``) or of an expression (``"x * y + exp(x)"``).
 
@@ -359,6 +364,12 @@ def build_graph(spec: str, values: Mapping[str, Any] | None = None) -> Variable:
     values = dict(values or {})
     example = EXAMPLES.get(spec)
     if example is None:
+        # A bare name that is close to an example's (appel, apple-orang) is a typo, not a variable.
+        if _EXAMPLE_LIKE.fullmatch(spec) and spec not in values:
+            close = difflib.get_close_matches(spec, list(EXAMPLES), n=1, cutoff=0.6)
+            if close or "-" in spec:
+                hint = f", did you mean {close[0]}?" if close else ""
+                raise ValueError(f"unknown example {spec!r}{hint} (the examples: {', '.join(EXAMPLES)})")
         return parse_expression(spec).evaluate(values)
     unknown = [n for n in values if n not in example.defaults]
     if unknown:

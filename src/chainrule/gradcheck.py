@@ -8,6 +8,7 @@ hides a backward that ignores it) and report, per parameter, the worst entry and
 from __future__ import annotations
 
 import contextlib
+import html
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -182,8 +183,6 @@ class GradientCheckReport:
 
     def _repr_html_(self) -> str:
         """The table for Jupyter: failing rows marked, the verdict and notes below."""
-        import html
-
         header, rows = self._rows()
         head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
         failed = ' style="color:#b00020;font-weight:bold"'

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,9 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--batch-size", type=positive_int, default=DEFAULT_EVAL_BATCH, metavar="B", help="rows evaluated at once"
     )
+    output = p.add_mutually_exclusive_group()
+    output.add_argument("--quiet", action="store_true", help="print only the test accuracy")
+    output.add_argument("--json", action="store_true", help="print the result as one JSON document")
     p.set_defaults(func=run)
 
 
@@ -73,5 +77,11 @@ def run(args: argparse.Namespace) -> int:
     if n_out is not None and int(t_test.max()) >= n_out:
         raise UsageError(f"{name} has labels up to {int(t_test.max())} but the model has {n_out} outputs")
     loss, acc = evaluate(model, x_test, t_test, batch_size=args.batch_size)
-    print(f"test accuracy {acc:.4f} (test loss {loss:.4f}) on {len(x_test)} {name} test samples; model {ckpt.path}")
+    if args.json:
+        doc = {"model": str(ckpt.path), "dataset": name, "samples": len(x_test), "accuracy": acc, "loss": loss}
+        print(json.dumps(doc, indent=2))
+    elif args.quiet:
+        print(f"{acc:.4f}")
+    else:
+        print(f"test accuracy {acc:.4f} (test loss {loss:.4f}) on {len(x_test)} {name} test samples; model {ckpt.path}")
     return 0

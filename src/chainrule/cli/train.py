@@ -9,7 +9,7 @@ MNIST, here in float32 and over true (reshuffled) epochs. The run folder is libr
 from __future__ import annotations
 
 import argparse
-import math
+import json
 import sys
 from typing import Any
 
@@ -25,9 +25,8 @@ from chainrule.cli.options import (
 from chainrule.datasets import DATASET_NAMES
 from chainrule.models import ACTIVATIONS, DTYPE_NAMES, MODEL_NAMES
 from chainrule.optim import OPTIMIZERS
-from chainrule.progress import ProgressBar
 from chainrule.runs import DEFAULT_SETTINGS, resume_run, start_run
-from chainrule.train import MONITORS, SCHEDULES, Trainer
+from chainrule.train import MONITORS, SCHEDULES
 
 __all__ = ["register", "run"]
 
@@ -126,7 +125,10 @@ def register(subparsers: Any) -> None:
     out = p.add_argument_group("output")
     out.add_argument("--out", metavar="DIR", default=None, help="run folder (default: runs/<YYYYmmdd-HHMMSS>)")
     out.add_argument("--resume", metavar="DIR", default=None, help="continue the run in DIR exactly")
-    out.add_argument("--no-progress", action="store_true", help="no progress bar")
+    shown = out.add_mutually_exclusive_group()
+    shown.add_argument("--no-progress", action="store_true", help="no progress bar (the epoch lines stay)")
+    shown.add_argument("--quiet", action="store_true", help="print only the final line")
+    shown.add_argument("--json", action="store_true", help="print only the result, as one JSON document")
     p.set_defaults(func=run)
 
 
@@ -135,52 +137,26 @@ def _given(args: argparse.Namespace) -> dict[str, Any]:
     return {k: getattr(args, k) for k in DEFAULT_SETTINGS if getattr(args, k, None) is not None}
 
 
-def _epoch_line(trainer: Trainer, row: dict[str, Any]) -> str:
-    total = math.ceil(trainer.total_iters / trainer.iters_per_epoch)
-    return (
-        f"epoch {row['epoch']:>{len(str(total))}g}/{total}  iter {row['iteration']:>{len(str(trainer.total_iters))}}  "
-        f"loss {row['loss']:.4f}  train acc {row['train_acc']:.4f}  test acc {row['test_acc']:.4f}  "
-        f"{row['seconds']:.1f}s"
-    )
-
-
-class EpochPrinter:
-    """A Trainer callback: one line per epoch on stdout, written around the progress bar."""
-
-    def __init__(self, progress: bool) -> None:
-        self.progress = progress
-
-    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
-        line = _epoch_line(trainer, row)
-        if self.progress:
-            from tqdm import tqdm
-
-            tqdm.write(line, file=sys.stdout)
-        else:
-            print(line)
-        sys.stdout.flush()
-
-
 def run(args: argparse.Namespace) -> int:
     given = _given(args)
-    progress = not args.no_progress
-    callbacks = [*([ProgressBar()] if progress else []), EpochPrinter(progress)]
-    data_progress = progress and sys.stderr.isatty()  # a download bar only where someone watches
+    # Keras' verbose: 1 a bar (where someone watches) and a line per epoch, 2 the lines, 0 neither.
+    verbose = 0 if args.quiet or args.json else 2 if args.no_progress else 1
+    data_progress = verbose == 1 and sys.stderr.isatty()  # a download bar only where someone watches
     if args.resume is not None:
         if args.out is not None:
             raise UsageError("--resume continues the run in its own folder; leave out --out")
-        run_ = resume_run(args.resume, given, callbacks=callbacks, data_progress=data_progress)
+        run_ = resume_run(args.resume, given, data_progress=data_progress)
         if run_.trainer.done:
             print(
                 f"the run in {run_.folder} has already reached its end (iteration {run_.trainer.iteration})",
                 file=sys.stderr,
             )
     else:
-        run_ = start_run(given, out=args.out, argv=sys.argv[1:], callbacks=callbacks, data_progress=data_progress)
+        run_ = start_run(given, out=args.out, argv=sys.argv[1:], data_progress=data_progress)
     trainer, out_dir = run_.trainer, run_.folder
 
     try:
-        final = run_.fit()
+        final = run_.fit(verbose)
     except KeyboardInterrupt:
         last = trainer.history[-1] if trainer.history else None
         where = (
@@ -192,7 +168,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"chainrule train: interrupted at iteration {trainer.iteration}; {where}", file=sys.stderr)
         return 130
 
-    if trainer.stopped_early:
+    if args.json:
+        print(json.dumps({"folder": str(out_dir), **run_.record["result"]}, indent=2))
+        return 0
+    if trainer.stopped_early and not args.quiet:
         monitor = trainer.early_stopping.monitor.replace("_", " ")
         restored = f"; kept epoch {final['epoch']:g}" if trainer.early_stopping.restore_best else ""
         patience = trainer.early_stopping.patience

@@ -7,7 +7,11 @@ object API is used, so pyplot's global backend and state are never touched.
 from __future__ import annotations
 
 import io
+import os
+from pathlib import Path
+from typing import Any
 
+from chainrule._files import atomic_write
 from chainrule.draw.primitives import Prim, bounds
 from chainrule.draw.style import INK
 
@@ -17,10 +21,29 @@ MAX_PNG_SIDE = 16000  # pixels: a huge graph is drawn smaller rather than exceed
 
 
 class PNGDrawing(bytes):
-    """PNG bytes of a drawn graph; displays inline in Jupyter (``_repr_png_``)."""
+    """PNG bytes of a drawn graph; displays inline in Jupyter (``_repr_png_``).
+
+    Elsewhere its repr is one line naming its size, not the bytes; ``drawing.save(path)`` writes it.
+    """
 
     def _repr_png_(self) -> bytes:
         return bytes(self)
+
+    def __repr__(self) -> str:
+        # The IHDR chunk: width and height, big-endian, at bytes 16-24 of every PNG.
+        pixels = (
+            f"{int.from_bytes(self[16:20], 'big')}x{int.from_bytes(self[20:24], 'big')} px, "
+            if self[12:16] == b"IHDR"
+            else ""
+        )
+        return f"<PNGDrawing {pixels}{len(self):,} bytes of PNG; .save(path) writes it>"
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:  # IPython in a terminal
+        p.text(repr(self))
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the PNG to ``path`` atomically; returns the path."""
+        return atomic_write(path, bytes(self))
 
 
 def render_png(prims: list[Prim], dpi: int = 200) -> bytes:

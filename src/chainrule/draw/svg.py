@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import html
+import os
+import re
+from pathlib import Path
+from typing import Any
 
+from chainrule._files import atomic_write
 from chainrule.draw.primitives import Prim, bounds
 from chainrule.draw.style import FONT, FONT_FAMILY, INK
 
@@ -11,10 +16,26 @@ __all__ = ["SVGDrawing", "render_svg"]
 
 
 class SVGDrawing(str):
-    """SVG text of a drawn graph; displays inline in Jupyter (``_repr_svg_``)."""
+    """SVG text of a drawn graph; displays inline in Jupyter (``_repr_svg_``).
+
+    Elsewhere (a terminal, IPython in a terminal) its repr is one line naming its size, not the
+    text; ``str(drawing)`` is the SVG and ``drawing.save(path)`` writes it.
+    """
 
     def _repr_svg_(self) -> str:
         return str(self)
+
+    def __repr__(self) -> str:
+        size = re.search(r'<svg[^>]*\swidth="([\d.]+)"[^>]*\sheight="([\d.]+)"', self[:1000])
+        pixels = f"{size.group(1)}x{size.group(2)} px, " if size else ""
+        return f"<SVGDrawing {pixels}{len(self.encode()):,} bytes of SVG; .save(path) writes it>"
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:  # IPython in a terminal
+        p.text(repr(self))
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the SVG to ``path`` atomically (UTF-8); returns the path."""
+        return atomic_write(path, self.encode())
 
 
 def _collinear(pts: list[tuple[float, float]]) -> bool:

@@ -12,6 +12,7 @@ name → the live array, which a checkpoint saves and restores in place.
 from __future__ import annotations
 
 import copy as _copy
+import html
 import os
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
@@ -171,6 +172,75 @@ class Network:
                     layer.rng = new.rng
         return new
 
+    # ----------------------------------------------------------------------------------------
+    # What a network looks like: repr, summary table, Jupyter's HTML table
+    # ----------------------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config.items() if k != "model")
+        return f"{type(self).__name__}({args})"
+
+    def _summary_rows(self) -> list[tuple[str, str, str, int, str]]:
+        """(layer name, type, output shape, parameter count, arrays) per layer, then the loss.
+
+        The shapes come from a forward pass of one zero sample in evaluation mode through a
+        copy, so this network's caches and statistics are left as they are.
+        """
+        probe = self.copy()
+        owner = {id(arr): key for key, arr in probe.params.items()}
+        x = np.zeros((1, *self.input_shape), dtype=self.dtype)
+        rows = []
+        for name, layer in probe.layers.items():
+            x = layer.forward(x, False) if isinstance(layer, _MODAL_LAYERS) else layer.forward(x)
+            arrays = [(owner.get(id(a), n), a) for n, a in _params_of(layer) if id(a) in owner]
+            count = sum(int(a.size) for _, a in arrays)
+            shapes = ", ".join(f"{key} {'x'.join(map(str, a.shape))}" for key, a in arrays)
+            rows.append((name, type(layer).__name__, _batch_shape(x.shape), count, shapes))
+        rows.append(("last_layer", type(probe.last_layer).__name__, _batch_shape(x.shape), 0, ""))
+        return rows
+
+    def _summary_totals(self) -> str:
+        trainable = sum(int(p.size) for p in self.params.values())
+        size = sum(int(p.nbytes) for p in self.params.values())
+        fixed = sum(int(b.size) for b in self._buffers.values())
+        return f"trainable parameters: {trainable:,} ({_kib(size)}); non-trainable (running statistics): {fixed:,}"
+
+    def _summary_title(self) -> str:
+        name = f' "{self.model_name}"' if self.model_name else ""
+        return f"{type(self).__name__}{name}: input {_batch_shape((1, *self.input_shape))}, {self.dtype.name}"
+
+    def __str__(self) -> str:
+        """The summary table: each layer's name, type, output shape and parameters (``print(net)``)."""
+        header = ("layer", "type", "output shape", "params", "arrays")
+        rows = [(n, t, shape, f"{count:,}", arrays) for n, t, shape, count, arrays in self._summary_rows()]
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+        lines = []
+        for row in [header, *rows]:
+            cells = [
+                cell.rjust(w) if i == 3 else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+            ]
+            lines.append("  ".join(cells).rstrip())
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        return "\n".join([self._summary_title(), *lines, self._summary_totals()])
+
+    def summary(self, print_fn: Any = print) -> None:
+        """Print the summary table (Keras' ``model.summary()``); ``print_fn`` receives the text instead."""
+        print_fn(str(self))
+
+    def _repr_html_(self) -> str:
+        """The summary table for Jupyter."""
+        header = ("layer", "type", "output shape", "params", "arrays")
+        head = "".join(f"<th>{h}</th>" for h in header)
+        body = "".join(
+            f"<tr><td>{html.escape(n)}</td><td>{html.escape(t)}</td><td>{html.escape(shape)}</td>"
+            f"<td style='text-align:right'>{count:,}</td><td>{html.escape(arrays)}</td></tr>"
+            for n, t, shape, count, arrays in self._summary_rows()
+        )
+        caption = html.escape(self._summary_title())
+        totals = html.escape(self._summary_totals())
+        table = f"<caption>{caption}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody>"
+        return f"<table>{table}</table><p>{totals}</p>"
+
     def save_params(self, file_name: str | os.PathLike[str] = "params.pkl") -> Path:
         """The book's ``save_params``: write the parameters and buffers to ``file_name``.
 
@@ -301,6 +371,15 @@ class Network:
 
         with self.frozen():
             return {k: numerical_gradient(loss_w, p) for k, p in self.params.items()}
+
+
+def _batch_shape(shape: tuple[int, ...]) -> str:
+    """``(N, 30, 24, 24)``: a batch's shape with the batch axis as N."""
+    return "(" + ", ".join(["N", *map(str, shape[1:])]) + ")"
+
+
+def _kib(nbytes: int) -> str:
+    return f"{nbytes / 1024:.1f} KiB" if nbytes < 1024**2 else f"{nbytes / 1024**2:.2f} MiB"
 
 
 def _params_of(layer: Any) -> Iterable[tuple[str, np.ndarray]]:

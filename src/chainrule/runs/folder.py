@@ -144,8 +144,10 @@ class Run(RunRecord):
 
     trainer: Trainer | None = None
 
-    def fit(self) -> dict[str, Any]:
+    def fit(self, verbose: int = 0) -> dict[str, Any]:
         """Train to the end, then record the result in run.json and draw ``curves.png``; returns the final row.
+
+        ``verbose`` is :meth:`Trainer.fit`'s: 0 nothing, 1 a progress bar and a line per epoch, 2 the lines.
 
         run.json is written first too, so an interrupted run's folder names its settings and resumes.
 
@@ -156,7 +158,7 @@ class Run(RunRecord):
         trainer = self.trainer
         write_json(self.folder / RUN_FILE, self.record)  # the settings (and this resume) before training starts
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            trainer.fit()
+            trainer.fit(verbose)
         final = trainer.final
         if final is None:  # a resumed run that had nothing left to do and no history
             raise RunError(f"{self.folder}: the run has no completed epoch to report")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
 import os
 from collections.abc import Mapping, Sequence
@@ -13,7 +14,7 @@ import numpy as np
 
 from chainrule._files import atomic_write
 
-__all__ = ["HISTORY_FIELDS", "plot_history", "read_history_csv", "smooth_curve", "write_history_csv"]
+__all__ = ["HISTORY_FIELDS", "History", "plot_history", "read_history_csv", "smooth_curve", "write_history_csv"]
 
 #: Columns of a history row (and of ``history.csv``), in order.
 HISTORY_FIELDS: tuple[str, ...] = (
@@ -56,6 +57,39 @@ def read_history_csv(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
                 row[key] = int(value) if key == "iteration" or (key == "epoch" and value.is_integer()) else value
             rows.append(row)
     return rows
+
+
+class History(list):
+    """The rows of a training run (``Trainer.history``): a list of dicts, one per epoch, keyed by
+    :data:`HISTORY_FIELDS`; in Jupyter it displays as a table (the first and last 10 rows of a long run)."""
+
+    #: The columns the table shows, in order (loss is the epoch's mean mini-batch loss).
+    SHOWN: tuple[str, ...] = ("epoch", "iteration", "loss", "train_acc", "test_acc", "test_loss", "lr", "seconds")
+
+    def _repr_html_(self) -> str:
+        if not self:
+            return "<p>History: no epoch finished yet</p>"
+        columns = [c for c in self.SHOWN if any(c in row for row in self)]
+
+        def cell(value: Any) -> str:
+            if isinstance(value, float) and not float(value).is_integer():
+                return f"{value:.4g}" if abs(value) < 1e-3 else f"{value:.4f}"
+            return html.escape(str(value))
+
+        rows = list(enumerate(self))
+        if len(rows) > 20:
+            rows = [*rows[:10], None, *rows[-10:]]
+        head = "".join(f"<th>{html.escape(c.replace('_', ' '))}</th>" for c in columns)
+        body = "".join(
+            f"<tr><td colspan='{len(columns)}'>… {len(self) - 20} more …</td></tr>"
+            if item is None
+            else "<tr>" + "".join(f"<td>{cell(item[1].get(c, ''))}</td>" for c in columns) + "</tr>"
+            for item in rows
+        )
+        best = max(self, key=lambda r: r.get("test_acc", float("-inf")))
+        caption = f"{len(self)} epochs; best test acc {best.get('test_acc', float('nan')):.4f} at epoch {best['epoch']}"
+        table = f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody>"
+        return f"<table><caption>{html.escape(caption)}</caption>{table}</table>"
 
 
 def plot_history(history: Sequence[Mapping[str, Any]], path: str | os.PathLike[str], *, title: str = "") -> Path:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
-from chainrule.train.history import write_history_csv
+from chainrule.train.history import History, write_history_csv
 from chainrule.train.schedule import LRSchedule
 from chainrule.train.stopping import EarlyStopping, snapshot
 
@@ -135,7 +135,7 @@ def _load_state(trainer: Any, state: Mapping[str, Any], tensors: Mapping[str, np
     if trainer.best is not None:
         trainer.best.state = state["best"]
     trainer.final = state["final"]
-    trainer.history = [dict(row) for row in state["history"]]
+    trainer.history = History(dict(row) for row in state["history"])
     if trainer._epoch_step:
         perm = tensors.get("perm")
         n = trainer.x_train.shape[0]

@@ -27,8 +27,9 @@ import numpy as np
 from chainrule._checks import check_int, check_labels
 from chainrule._rng import as_generator
 from chainrule.checkpoint import CHECKPOINT_NAME
-from chainrule.progress import ProgressBar
+from chainrule.progress import EpochLog, ProgressBar
 from chainrule.train.callbacks import EpochEndFunction, hooks_of
+from chainrule.train.history import History
 from chainrule.train.metrics import DEFAULT_EVAL_BATCH, evaluate
 from chainrule.train.resume import resume_training, save_training, training_state
 from chainrule.train.schedule import LRSchedule
@@ -131,7 +132,7 @@ class Trainer:
             self.callbacks.append(EpochEndFunction(on_epoch_end))
         self.info = dict(info) if info is not None else None
 
-        self.history: list[dict[str, Any]] = []
+        self.history: History = History()
         self.epoch = 0  # completed epochs
         self.iteration = 0  # completed steps
         self.stopped_early = False
@@ -173,18 +174,35 @@ class Trainer:
     def done(self) -> bool:
         return self.stopped_early or self.iteration >= self.total_iters
 
-    def fit(self) -> list[dict[str, Any]]:
+    def fit(self, verbose: int = 0) -> History:
         """Train to ``epochs``/``iters`` (or until early stopping); returns ``history``.
 
-        Can be called on a trainer restored by :meth:`from_checkpoint`; it then continues (a
-        trainer already at its end returns at once, calling no callback). If interrupted
-        (KeyboardInterrupt), the checkpoint of the last completed epoch is on disk and the
-        interrupt propagates.
+        ``verbose`` (Keras' convention): ``0`` shows nothing beyond the trainer's own callbacks;
+        ``1`` a progress bar (where someone watches: a terminal or a notebook) and one line per
+        epoch on stdout; ``2`` the lines only. Can be called on a trainer restored by
+        :meth:`from_checkpoint`; it then continues (a trainer already at its end returns at
+        once, calling no callback). If interrupted (KeyboardInterrupt), the checkpoint of the
+        last completed epoch is on disk and the interrupt propagates.
         """
+        if verbose not in (0, 1, 2):
+            raise ValueError(f"Trainer.fit: verbose must be 0, 1 or 2, got {verbose!r}")
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
         if self.done:
             return self.history
+        shown: list[Any] = []
+        if verbose == 1 and not any(isinstance(cb, ProgressBar) for cb in self.callbacks):
+            shown.append(ProgressBar())
+        if verbose:
+            shown.append(EpochLog())
+        self.callbacks[:0] = shown  # for this call only: the bar and the lines first
+        try:
+            self._fit()
+        finally:
+            del self.callbacks[: len(shown)]
+        return self.history
+
+    def _fit(self) -> None:
         for hook in hooks_of(self.callbacks, "on_fit_start"):
             hook(self)
         try:
@@ -197,7 +215,6 @@ class Trainer:
         finally:
             for hook in hooks_of(self.callbacks, "on_fit_end"):
                 hook(self)
-        return self.history
 
     def _run_period(self, batch_hooks: list[Callable[..., Any]]) -> dict[str, Any]:
         """One epoch (or the rest of it, or the run's final partial epoch), its evaluation and checkpoint."""
