@@ -56,29 +56,78 @@ def svg_texts(svg: str) -> list[tuple[str, str]]:
         (-0.25, "-0.25"),
         (-0.0, "0"),
         (1e-8, "1e-8"),
-        (123456789012.0, "1.23456789e11"),
-        (np.float32(1.1), "1.100000024"),
+        (0.1966119332414819, "0.19661"),
+        (-0.19661193324148185, "-0.19661"),
+        (0.7310585786300049, "0.73106"),
+        (2 / 3, "0.66667"),
+        (12345.678, "12346"),
+        (123456789012.0, "1.2346e11"),
+        (np.float32(1.1), "1.1"),
         (float("nan"), "nan"),
         (float("-inf"), "-inf"),
-        (np.e, "2.718281828"),
+        (np.e, "2.7183"),
     ],
 )
 def test_format_number(value, text):
     assert format_number(value) == text
 
 
+@pytest.mark.parametrize(
+    ("digits", "text"), [(1, "0.2"), (3, "0.197"), (5, "0.19661"), (10, "0.1966119332"), (17, "0.19661193324148191")]
+)
+def test_format_number_digits(digits, text):
+    assert format_number(0.19661193324148191, digits) == text
+
+
+def test_book_values_stay_exact_at_any_digits():
+    # The book's apple and apple-orange values, as float arithmetic leaves them.
+    for value, text in [(220.00000000000003, "220"), (2.2, "2.2"), (110.00000000000001, "110"), (200, "200")]:
+        for digits in (2, 3, 5, 10):
+            assert format_number(value, digits) == text
+    for value, text in [(1.1, "1.1"), (715.0000000000001, "715"), (3.3000000000000003, "3.3"), (650, "650")]:
+        assert format_number(value, 5) == text
+
+
 def test_format_value_summarises_arrays():
     assert format_value(np.array(220.00000000000003)) == "220"
+    assert format_value(np.array(0.1966119332)) == "0.19661"
     assert format_value(np.array([1.0, 0.5])) == "[1, 0.5]"
     assert format_value(np.array([[1.0, 2.0], [3.0, 4.0]])) == "[[1, 2], [3, 4]]"
     assert format_value(np.arange(6.0).reshape(2, 3)) == "(2,3) [0, 1, 2, …]"
     assert format_value(np.zeros((2, 3, 4))) == "(2,3,4) [0, 0, 0, …]"
     assert format_value(np.arange(5.0)) == "(5,) [0, 1, 2, …]"
-    assert format_value(np.array([1 / 3, 2 / 3])) == "[0.3333, 0.6667]"
+    assert format_value(np.array([1 / 3, 2 / 3])) == "[0.33333, 0.66667]"
     assert format_value(np.array([1 / 3, 2 / 3]), digits=6) == "[0.333333, 0.666667]"
+    assert format_value(np.array(1 / 3), digits=3) == "0.333"
 
 
-# --- DOT --------------------------------------------------------------------------------------
+def test_graph_labels_show_five_digits_unless_told():
+    x = Variable(1.0, name="x")
+    y = G.sigmoid(x)
+    y.name = "y"
+    y.backward()
+    labels = [t for t, _ in svg_texts(draw_graph(y))]
+    assert "0.73106" in labels and "0.19661" in labels and "1" in labels
+    labels = [t for t, _ in svg_texts(draw_graph(y, digits=10))]
+    assert "0.7310585786" in labels and "0.1966119332" in labels
+    dot = draw_graph(y, format="dot", digits=2)
+    assert "label=<0.73<BR/>" in dot and ">0.2</FONT>" in dot
+
+
+def test_constant_leaves_use_the_digits_too():
+    x = Variable(2.0, name="x")
+    y = x * (1 / 3)
+    y.backward()
+    assert "0.33333" in [t for t, _ in svg_texts(draw_graph(y))]
+    assert "0.333" in [t for t, _ in svg_texts(draw_graph(y, digits=3))]
+
+
+@pytest.mark.parametrize("digits", [0, 18, 2.5, "5", True, None])
+def test_bad_digits_are_refused(digits):
+    with pytest.raises(ValueError, match="digits must be an integer from 1 to 17"):
+        draw_graph(apple_graph(), digits=digits)
+    with pytest.raises(ValueError, match="to_dot: digits"):
+        draw_dot.to_dot(apple_graph(), digits=digits)
 
 
 def test_dot_carries_values_and_grads():
@@ -233,7 +282,7 @@ def test_drawing_large_arrays_and_labels():
     loss.backward()
     svg = draw_graph(loss)
     labels = [t for t, _ in svg_texts(svg)]
-    first = ", ".join(format_number(v, 4) for v in x.data[0, :3])
+    first = ", ".join(format_number(v) for v in x.data[0, :3])
     assert f"(4,5) [{first}, …]" in labels
     assert "Softmax-with-Loss" in labels and "Affine" in labels
 
