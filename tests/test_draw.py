@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import chainrule.draw.dot as draw_dot
+import chainrule.draw.layout as draw_layout
 from chainrule import _files, draw_graph
 from chainrule import graph as G
 from chainrule.draw import PNGDrawing, SVGDrawing, format_number, format_value
@@ -250,6 +251,58 @@ def test_labels_and_lines_do_not_collide(spec):
                 for t in texts:
                     if t[1] + 1 < px < t[3] - 1 and t[2] + 1 < py < t[4] - 1:
                         pytest.fail(f"a line crosses the label {t[0]!r}")
+
+
+def laid_out(spec, values=None):
+    """The items and primitives of a graph drawn after backward (x=2, y=3, z=1.5 for expressions)."""
+    if values is None:
+        values = {} if spec in EXAMPLES else {n: v for n, v in {"x": 2.0, "y": 3.0, "z": 1.5}.items() if n in spec}
+    out = build_graph(spec, values)
+    out.backward()
+    items, wires, end = build_scene(out, True, True)
+    bends = lay_out(items, wires, end)
+    return items, to_primitives(items, wires, bends)
+
+
+def edge_crossings(prims):
+    """Pairs of segments of two different drawn edges that cross (touching at an end does not count)."""
+    paths = [list(zip(p.points, p.points[1:], strict=False)) for p in prims if p.kind == "path"]
+    return [
+        (a, b, c, d)
+        for i, first in enumerate(paths)
+        for second in paths[i + 1 :]
+        for a, b in first
+        for c, d in second
+        if draw_layout._crosses(a, b, c, d)
+    ]
+
+
+@pytest.mark.parametrize("spec", [*EXAMPLES, "x/y - x**3", "x * y + exp(x)", "x*y/z - y**2 + z", "x/(y + x**2)"])
+def test_edges_do_not_cross(spec):
+    _, prims = laid_out(spec)
+    assert edge_crossings(prims) == []
+
+
+def test_shared_input_moves_next_to_its_later_use():
+    # x/y - x**3: x is used by ÷ and by ^; with x on ÷'s row, y would sit between x and ^.
+    items, prims = laid_out("x/y - x**3")
+    by_label = {it.label: it for it in items}
+    div, power = by_label["÷"], by_label["^"]
+    assert by_label["y"].y == div.y < by_label["x"].y < power.y  # y level with ÷, x between ÷ and ^
+    assert div.y < power.y and div.col == power.col
+    assert edge_crossings(prims) == []
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["(x + y) ** 2 / (x - y * 3)", "x * y * x + y / x - exp(y)", "(x + 1) * (x + 2) * (x + 3)", "(x+y)*(x-y)"],
+)
+def test_untangling_never_adds_crossings(spec, monkeypatch):
+    # Some crossings cannot go ((x+y)*(x-y): x and y both feed + and −); those graphs keep no more than before.
+    _, prims = laid_out(spec)
+    monkeypatch.setattr(draw_layout, "UNTANGLE_LIMIT", 0)
+    _, tree_order = laid_out(spec)
+    assert len(edge_crossings(prims)) <= len(edge_crossings(tree_order))
 
 
 def test_layout_keeps_the_main_line_straight_and_flows_left_to_right():
