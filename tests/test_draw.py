@@ -305,6 +305,43 @@ def test_untangling_never_adds_crossings(spec, monkeypatch):
     assert len(edge_crossings(prims)) <= len(edge_crossings(tree_order))
 
 
+def dejavu_width(text, size):
+    """The width matplotlib draws ``text`` with in DejaVu Sans (the PNG's font), from the font's advances."""
+    from matplotlib import font_manager, ft2font
+
+    font = ft2font.FT2Font(font_manager.findfont("DejaVu Sans"))
+    font.set_size(size, 72)
+    return sum(font.load_char(ord(ch)).linearHoriAdvance / 65536 for ch in text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["(1,2,2,2) [1.7402, 1.7122, 1.1955, …]", "-11.667", "111.11", "apple_num", "Softmax-with-Loss", "X·W = [1, 2]"],
+)
+def test_text_width_is_the_fonts(text):
+    # Labels are spaced by text_width; short of the real width, they ran into the nodes (digits, "1" above all).
+    real = dejavu_width(text, 14)
+    assert real <= text_width(text, 14) <= real * 1.03 + 0.5
+
+
+@pytest.mark.parametrize("spec", EXAMPLES)
+def test_edge_labels_fit_between_the_nodes(spec):
+    # Measured with the font's own widths: a label clears the shapes at both ends of its stem.
+    out = build_graph(spec)
+    out.backward()
+    items, wires, end = build_scene(out, True, True)
+    bends = lay_out(items, wires, end)
+    for w in wires:
+        sx, bx = draw_layout.stem_span(w, bends)
+        after = [t for t in items if t.kind == "op" and t.y == w.source.y and t.x > sx]
+        right_end = min([bx, *(t.x - t.left for t in after)])
+        for label in (w.value_label, w.grad_label):
+            if label:
+                half = dejavu_width(label, 14) / 2
+                mid = (sx + bx) / 2
+                assert sx + 8 <= mid - half and mid + half <= right_end - 8, f"{label!r} touches a node"
+
+
 def test_layout_keeps_the_main_line_straight_and_flows_left_to_right():
     items, wires, end = build_scene(apple_graph(), True, True)
     lay_out(items, wires, end)

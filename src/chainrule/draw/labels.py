@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 import numpy as np
@@ -73,8 +74,56 @@ def clean_label(text: str) -> str:
     return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 
+# Advance widths in em of DejaVu Sans (the font the PNG is drawn in and the SVG asks for first),
+# rounded up to 0.01; Helvetica and Arial, the SVG's fallbacks, are narrower. Digits are all one
+# width (0.64 em, "1" too), so a label of numbers is as wide as its count of digits says.
+_CHAR_EM = {
+    ch: em
+    for em, chars in (
+        (0.28, "'ijl"),
+        (0.30, "IJ"),
+        (0.32, " ,.·"),
+        (0.34, "/:;\\|"),
+        (0.37, "f-"),
+        (0.40, "()[]t"),
+        (0.41, "!²³"),
+        (0.42, "r"),
+        (0.46, '"'),
+        (0.50, "*_`"),
+        (0.53, "sz"),
+        (0.54, "?"),
+        (0.56, "cL"),
+        (0.58, "Fk"),
+        (0.60, "vxy"),
+        (0.62, "PTYoae"),
+        (0.64, "0123456789${}EΣSbdghnpquσ"),
+        (0.66, "K"),
+        (0.70, "AVXZBRC"),
+        (0.74, "U"),
+        (0.76, "NH"),
+        (0.78, "DG&"),
+        (0.79, "OQ"),
+        (0.82, "w"),
+        (0.84, "#+<=>^~×÷−"),
+        (0.87, "M"),
+        (0.96, "%"),
+        (0.98, "m"),
+        (0.99, "W"),
+        (1.00, "@…"),
+    )
+    for ch in chars
+}
+_OTHER_EM = 0.70  # letters of other scripts, symbols: as wide as a capital
+_WIDE_EM = 1.00  # East Asian wide and full-width characters
+
+
 def text_width(text: str, size: float) -> float:
-    """Estimated width of ``text`` in a sans-serif font (no font metrics needed, a little generous)."""
-    narrow, wide = set(".,:;'!|il1 -()[]"), set("mwMW×÷…Σ@")
-    em = sum(0.34 if ch in narrow else 0.9 if ch in wide else 0.62 for ch in text)
+    """Width of ``text`` at font ``size`` in DejaVu Sans, from a table of its advance widths (no font
+    needed); characters outside the table count as wide as a capital, East Asian ones as 1 em."""
+    em = 0.0
+    for ch in text:
+        w = _CHAR_EM.get(ch)
+        if w is None:
+            w = _WIDE_EM if unicodedata.east_asian_width(ch) in "WF" else _OTHER_EM
+        em += w
     return em * size
