@@ -73,9 +73,10 @@ def draw_graph(
     (``str``). ``path`` also writes the result there (atomically: a temporary file, then a
     rename; the file gets the usual umask-respecting mode). ``values`` / ``grads`` turn the two
     kinds of edge label off. Numbers are rounded to ``digits`` significant digits (1 to 17, default
-    5), trailing zeros dropped: ``0.19661`` for 0.1966119332..., the book's 220 and 1.1 as they are;
-    array labels show their shape and first entries. ``engine="graphviz"`` renders SVG/PNG with the Graphviz ``dot``
-    program instead of the built-in layout (PNG uses matplotlib).
+    5), trailing zeros dropped: ``0.19661`` for 0.1966119332..., the book's 220 and 1.1 as they
+    are; array labels show their shape and first entries, each to ``digits`` digits.
+    ``engine="graphviz"`` renders SVG/PNG with the Graphviz ``dot`` program instead of the
+    built-in layout (PNG uses matplotlib).
     """
     if not isinstance(output, Variable):
         raise TypeError(f"draw_graph: expected a Variable, got {type(output).__name__}")
