@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import chainrule.draw.dot as draw_dot
+import chainrule.draw.layout as draw_layout
 from chainrule import _files, draw_graph
 from chainrule import graph as G
 from chainrule.draw import PNGDrawing, SVGDrawing, format_number, format_value
@@ -58,29 +59,78 @@ def svg_texts(svg: str) -> list[tuple[str, str]]:
         (-0.25, "-0.25"),
         (-0.0, "0"),
         (1e-8, "1e-8"),
-        (123456789012.0, "1.23456789e11"),
-        (np.float32(1.1), "1.100000024"),
+        (0.1966119332414819, "0.19661"),
+        (-0.19661193324148185, "-0.19661"),
+        (0.7310585786300049, "0.73106"),
+        (2 / 3, "0.66667"),
+        (12345.678, "12346"),
+        (123456789012.0, "1.2346e11"),
+        (np.float32(1.1), "1.1"),
         (float("nan"), "nan"),
         (float("-inf"), "-inf"),
-        (np.e, "2.718281828"),
+        (np.e, "2.7183"),
     ],
 )
 def test_format_number(value, text):
     assert format_number(value) == text
 
 
+@pytest.mark.parametrize(
+    ("digits", "text"), [(1, "0.2"), (3, "0.197"), (5, "0.19661"), (10, "0.1966119332"), (17, "0.19661193324148191")]
+)
+def test_format_number_digits(digits, text):
+    assert format_number(0.19661193324148191, digits) == text
+
+
+def test_book_values_stay_exact_at_any_digits():
+    # The book's apple and apple-orange values, as float arithmetic leaves them.
+    for value, text in [(220.00000000000003, "220"), (2.2, "2.2"), (110.00000000000001, "110"), (200, "200")]:
+        for digits in (2, 3, 5, 10):
+            assert format_number(value, digits) == text
+    for value, text in [(1.1, "1.1"), (715.0000000000001, "715"), (3.3000000000000003, "3.3"), (650, "650")]:
+        assert format_number(value, 5) == text
+
+
 def test_format_value_summarises_arrays():
     assert format_value(np.array(220.00000000000003)) == "220"
+    assert format_value(np.array(0.1966119332)) == "0.19661"
     assert format_value(np.array([1.0, 0.5])) == "[1, 0.5]"
     assert format_value(np.array([[1.0, 2.0], [3.0, 4.0]])) == "[[1, 2], [3, 4]]"
     assert format_value(np.arange(6.0).reshape(2, 3)) == "(2,3) [0, 1, 2, …]"
     assert format_value(np.zeros((2, 3, 4))) == "(2,3,4) [0, 0, 0, …]"
     assert format_value(np.arange(5.0)) == "(5,) [0, 1, 2, …]"
-    assert format_value(np.array([1 / 3, 2 / 3])) == "[0.3333, 0.6667]"
+    assert format_value(np.array([1 / 3, 2 / 3])) == "[0.33333, 0.66667]"
     assert format_value(np.array([1 / 3, 2 / 3]), digits=6) == "[0.333333, 0.666667]"
+    assert format_value(np.array(1 / 3), digits=3) == "0.333"
 
 
-# --- DOT --------------------------------------------------------------------------------------
+def test_graph_labels_show_five_digits_unless_told():
+    x = Variable(1.0, name="x")
+    y = G.sigmoid(x)
+    y.name = "y"
+    y.backward()
+    labels = [t for t, _ in svg_texts(draw_graph(y))]
+    assert "0.73106" in labels and "0.19661" in labels and "1" in labels
+    labels = [t for t, _ in svg_texts(draw_graph(y, digits=10))]
+    assert "0.7310585786" in labels and "0.1966119332" in labels
+    dot = draw_graph(y, format="dot", digits=2)
+    assert "label=<0.73<BR/>" in dot and ">0.2</FONT>" in dot
+
+
+def test_constant_leaves_use_the_digits_too():
+    x = Variable(2.0, name="x")
+    y = x * (1 / 3)
+    y.backward()
+    assert "0.33333" in [t for t, _ in svg_texts(draw_graph(y))]
+    assert "0.333" in [t for t, _ in svg_texts(draw_graph(y, digits=3))]
+
+
+@pytest.mark.parametrize("digits", [0, 18, 2.5, "5", True, None])
+def test_bad_digits_are_refused(digits):
+    with pytest.raises(ValueError, match="digits must be an integer from 1 to 17"):
+        draw_graph(apple_graph(), digits=digits)
+    with pytest.raises(ValueError, match="to_dot: digits"):
+        draw_dot.to_dot(apple_graph(), digits=digits)
 
 
 def test_dot_carries_values_and_grads():
@@ -221,6 +271,95 @@ def test_labels_and_lines_do_not_collide(spec):
                         pytest.fail(f"a line crosses the label {t[0]!r}")
 
 
+def laid_out(spec, values=None):
+    """The items and primitives of a graph drawn after backward (x=2, y=3, z=1.5 for expressions)."""
+    if values is None:
+        values = {} if spec in EXAMPLES else {n: v for n, v in {"x": 2.0, "y": 3.0, "z": 1.5}.items() if n in spec}
+    out = build_graph(spec, values)
+    out.backward()
+    items, wires, end = build_scene(out, True, True)
+    bends = lay_out(items, wires, end)
+    return items, to_primitives(items, wires, bends)
+
+
+def edge_crossings(prims):
+    """Pairs of segments of two different drawn edges that cross (touching at an end does not count)."""
+    paths = [list(zip(p.points, p.points[1:], strict=False)) for p in prims if p.kind == "path"]
+    return [
+        (a, b, c, d)
+        for i, first in enumerate(paths)
+        for second in paths[i + 1 :]
+        for a, b in first
+        for c, d in second
+        if draw_layout._crosses(a, b, c, d)
+    ]
+
+
+@pytest.mark.parametrize("spec", [*EXAMPLES, "x/y - x**3", "x * y + exp(x)", "x*y/z - y**2 + z", "x/(y + x**2)"])
+def test_edges_do_not_cross(spec):
+    _, prims = laid_out(spec)
+    assert edge_crossings(prims) == []
+
+
+def test_shared_input_moves_next_to_its_later_use():
+    # x/y - x**3: x is used by ÷ and by ^; with x on ÷'s row, y would sit between x and ^.
+    items, prims = laid_out("x/y - x**3")
+    by_label = {it.label: it for it in items}
+    div, power = by_label["÷"], by_label["^"]
+    assert by_label["y"].y == div.y < by_label["x"].y < power.y  # y level with ÷, x between ÷ and ^
+    assert div.y < power.y and div.col == power.col
+    assert edge_crossings(prims) == []
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["(x + y) ** 2 / (x - y * 3)", "x * y * x + y / x - exp(y)", "(x + 1) * (x + 2) * (x + 3)", "(x+y)*(x-y)"],
+)
+def test_untangling_never_adds_crossings(spec, monkeypatch):
+    # Some crossings cannot go ((x+y)*(x-y): x and y both feed + and −); those graphs keep no more than before.
+    _, prims = laid_out(spec)
+    monkeypatch.setattr(draw_layout, "UNTANGLE_LIMIT", 0)
+    _, tree_order = laid_out(spec)
+    assert len(edge_crossings(prims)) <= len(edge_crossings(tree_order))
+
+
+def dejavu_width(text, size):
+    """The width matplotlib draws ``text`` with in DejaVu Sans (the PNG's font), from the font's advances."""
+    from matplotlib import font_manager, ft2font
+
+    font = ft2font.FT2Font(font_manager.findfont("DejaVu Sans"))
+    font.set_size(size, 72)
+    return sum(font.load_char(ord(ch)).linearHoriAdvance / 65536 for ch in text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["(1,2,2,2) [1.7402, 1.7122, 1.1955, …]", "-11.667", "111.11", "apple_num", "Softmax-with-Loss", "X·W = [1, 2]"],
+)
+def test_text_width_is_the_fonts(text):
+    # Labels are spaced by text_width; short of the real width, they ran into the nodes (digits, "1" above all).
+    real = dejavu_width(text, 14)
+    assert real <= text_width(text, 14) <= real * 1.03 + 0.5
+
+
+@pytest.mark.parametrize("spec", EXAMPLES)
+def test_edge_labels_fit_between_the_nodes(spec):
+    # Measured with the font's own widths: a label clears the shapes at both ends of its stem.
+    out = build_graph(spec)
+    out.backward()
+    items, wires, end = build_scene(out, True, True)
+    bends = lay_out(items, wires, end)
+    for w in wires:
+        sx, bx = draw_layout.stem_span(w, bends)
+        after = [t for t in items if t.kind == "op" and t.y == w.source.y and t.x > sx]
+        right_end = min([bx, *(t.x - t.left for t in after)])
+        for label in (w.value_label, w.grad_label):
+            if label:
+                half = dejavu_width(label, 14) / 2
+                mid = (sx + bx) / 2
+                assert sx + 8 <= mid - half and mid + half <= right_end - 8, f"{label!r} touches a node"
+
+
 def test_layout_keeps_the_main_line_straight_and_flows_left_to_right():
     items, wires, end = build_scene(apple_graph(), True, True)
     lay_out(items, wires, end)
@@ -251,7 +390,7 @@ def test_drawing_large_arrays_and_labels():
     loss.backward()
     svg = draw_graph(loss)
     labels = [t for t, _ in svg_texts(svg)]
-    first = ", ".join(format_number(v, 4) for v in x.data[0, :3])
+    first = ", ".join(format_number(v) for v in x.data[0, :3])
     assert f"(4,5) [{first}, …]" in labels
     assert "Softmax-with-Loss" in labels and "Affine" in labels
 

@@ -269,6 +269,27 @@ def test_cli_no_grads_and_arrays(capsys):
     assert "#d62728" not in out and "[2, 1]" in out
 
 
+def test_cli_digits(capsys):
+    assert main(["graph", "sigmoid", "--set", "x=1"]) == 0
+    out = capsys.readouterr().out
+    assert ">0.19661</FONT>" in out and "label=<0.73106<BR/>" in out  # five significant digits by default
+    assert main(["graph", "sigmoid", "--set", "x=1", "--digits", "10", "--format", "svg"]) == 0
+    out = capsys.readouterr().out
+    assert ">0.1966119332<" in out and ">0.7310585786<" in out
+    assert main(["graph", "apple", "--digits", "2"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"{n}<" in out for n in ("220", "2.2", "110", "200", "1.1"))  # short values stay exact
+
+
+@pytest.mark.parametrize("text", ["0", "18", "five", "2.5"])
+def test_cli_bad_digits(text, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["graph", "apple", "--digits", text])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--digits: expected an integer from 1 to 17, got '{text}'" in err
+
+
 def test_cli_list(capsys):
     assert main(["graph", "--list"]) == 0
     out = capsys.readouterr().out

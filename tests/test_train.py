@@ -21,6 +21,7 @@ from chainrule.train import (
     Trainer,
     TrainingDiverged,
     evaluate,
+    history_figure,
     plot_history,
     read_history_csv,
     write_history_csv,
@@ -415,6 +416,42 @@ def test_plot_and_csv_helpers(tmp_path):
         plot_history([], tmp_path / "none.png")
     csv_text = write_history_csv(tmp_path / "h.csv", history).read_text()
     assert csv_text.splitlines()[0] == ",".join([*HISTORY_FIELDS, "extra"])
+
+
+def synthetic_history(epochs):
+    """A run that reaches accuracy 1.0 (train) and stays there, as long runs on easy data do."""
+    return [
+        {
+            "epoch": e,
+            "iteration": 10 * e,
+            "loss": 1 / e,
+            "test_loss": 1.2 / e,
+            "train_acc": min(1.0, 0.5 + e / 20),
+            "test_acc": min(0.97, 0.4 + e / 20),
+        }
+        for e in range(1, epochs + 1)
+    ]
+
+
+@pytest.mark.parametrize(("epochs", "marked"), [(1, True), (30, True), (31, False), (400, False)])
+def test_curves_mark_points_only_for_short_runs(epochs, marked):
+    fig = history_figure(synthetic_history(epochs))
+    ax_loss, ax_acc = fig.axes
+    lines = [*ax_loss.get_lines(), *ax_acc.get_lines()]
+    assert len(lines) == 4 and all(len(line.get_xdata()) == epochs for line in lines)
+    assert {line.get_marker() not in ("None", None, "", " ") for line in lines} == {marked}
+    assert [line.get_linestyle() for line in lines] == ["-", "--", "-", "--"]  # test curves stay dashed
+
+
+def test_curves_show_accuracy_one_below_the_top_of_the_axis():
+    fig = history_figure(synthetic_history(300), title="spiral, mlp")
+    ax_acc = fig.axes[1]
+    low, high = ax_acc.get_ylim()
+    assert low == 0 and high > 1.0  # the train curve at 1.0 is drawn inside the frame, not on it
+    assert max(ax_acc.get_yticks()) == 1.0  # no tick label above 1
+    assert max(ax_acc.get_lines()[0].get_ydata()) == 1.0
+    assert fig.get_suptitle() == "spiral, mlp"
+    assert [t.get_text() for t in ax_acc.get_legend().get_texts()] == ["train", "test"]
 
 
 # --------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import numpy as np
 
 from chainrule.cli.options import UsageError
 from chainrule.draw import draw_graph
+from chainrule.draw.labels import DIGITS, MAX_DIGITS, check_digits
 from chainrule.expr import EXAMPLES, build_graph
 
 SUFFIX_FORMATS = {".svg": "svg", ".png": "png", ".dot": "dot", ".gv": "dot"}
@@ -58,8 +59,23 @@ def register(subparsers: Any) -> None:
         default="builtin",
         help="lay out SVG/PNG ourselves (default, needs nothing) or with Graphviz's dot program",
     )
+    p.add_argument(
+        "--digits",
+        type=digit_count,
+        default=DIGITS,
+        metavar="N",
+        help=f"significant digits of the numbers on the arrows (default {DIGITS}: 0.19661, 220, 1.1)",
+    )
     p.add_argument("--list", action="store_true", help="list the built-in examples and exit")
     p.set_defaults(func=run)
+
+
+def digit_count(text: str) -> int:
+    """``--digits``: a whole number from 1 to MAX_DIGITS."""
+    try:
+        return check_digits(int(text), "--digits")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer from 1 to {MAX_DIGITS}, got {text!r}") from None
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
@@ -119,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         format=fmt,
         path=args.output,
         engine=args.engine,
+        digits=args.digits,
     )
     if args.output is None:
         text = str(drawing)

@@ -30,7 +30,7 @@ import os
 from chainrule._files import atomic_write
 from chainrule.draw.dot import run_graphviz, to_dot
 from chainrule.draw.filters import draw_filters
-from chainrule.draw.labels import format_number, format_value
+from chainrule.draw.labels import DIGITS, check_digits, format_number, format_value
 from chainrule.draw.layout import lay_out
 from chainrule.draw.png import PNGDrawing, render_png
 from chainrule.draw.primitives import to_primitives
@@ -39,6 +39,7 @@ from chainrule.draw.svg import SVGDrawing, render_svg
 from chainrule.graph import Variable
 
 __all__ = [
+    "DIGITS",
     "ENGINES",
     "FORMATS",
     "PNGDrawing",
@@ -62,6 +63,7 @@ def draw_graph(
     format: str = "svg",  # noqa: A002 - the public name, as in matplotlib's savefig
     path: str | os.PathLike[str] | None = None,
     engine: str = "builtin",
+    digits: int = DIGITS,
 ) -> str | bytes:
     """Draw the graph that made ``output``: operations as circles, values above the arrows and,
     where ``backward()`` has run, gradients below them in red.
@@ -70,8 +72,11 @@ def draw_graph(
     ``"png"`` a :class:`PNGDrawing` (``bytes``, also shown inline), ``"dot"`` Graphviz source
     (``str``). ``path`` also writes the result there (atomically: a temporary file, then a
     rename; the file gets the usual umask-respecting mode). ``values`` / ``grads`` turn the two
-    kinds of edge label off. ``engine="graphviz"`` renders SVG/PNG with the Graphviz ``dot``
-    program instead of the built-in layout (PNG uses matplotlib).
+    kinds of edge label off. Numbers are rounded to ``digits`` significant digits (1 to 17, default
+    5), trailing zeros dropped: ``0.19661`` for 0.1966119332..., the book's 220 and 1.1 as they
+    are; array labels show their shape and first entries, each to ``digits`` digits.
+    ``engine="graphviz"`` renders SVG/PNG with the Graphviz ``dot`` program instead of the
+    built-in layout (PNG uses matplotlib).
     """
     if not isinstance(output, Variable):
         raise TypeError(f"draw_graph: expected a Variable, got {type(output).__name__}")
@@ -79,14 +84,15 @@ def draw_graph(
         raise ValueError(f"draw_graph: format must be one of {', '.join(FORMATS)}, got {format!r}")
     if engine not in ENGINES:
         raise ValueError(f"draw_graph: engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    digits = check_digits(digits, "draw_graph")
     result: str | bytes
     if format == "dot":
-        result = to_dot(output, values=values, grads=grads)
+        result = to_dot(output, values=values, grads=grads, digits=digits)
     elif engine == "graphviz":
-        data = run_graphviz(to_dot(output, values=values, grads=grads), format)
+        data = run_graphviz(to_dot(output, values=values, grads=grads, digits=digits), format)
         result = SVGDrawing(data.decode()) if format == "svg" else PNGDrawing(data)
     else:
-        items, wires, end = build_scene(output, values, grads)
+        items, wires, end = build_scene(output, values, grads, digits)
         bends = lay_out(items, wires, end)
         prims = to_primitives(items, wires, bends)
         if format == "svg":

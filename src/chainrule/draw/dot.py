@@ -6,6 +6,7 @@ import html
 import shutil
 import subprocess
 
+from chainrule.draw.labels import DIGITS, check_digits
 from chainrule.draw.scene import build_scene
 from chainrule.draw.style import GRAD_COLOR
 from chainrule.graph import Variable
@@ -17,10 +18,10 @@ def _dot_html(text: str) -> str:
     return html.escape(text, quote=True)
 
 
-def to_dot(output: Variable, *, values: bool = True, grads: bool = True) -> str:
+def to_dot(output: Variable, *, values: bool = True, grads: bool = True, digits: int = DIGITS) -> str:
     """Graphviz source for the graph (``dot -Tsvg``): circles for operations, edge labels with the
-    value on top and the gradient below in red."""
-    items, wires, end = build_scene(output, values, grads)
+    value on top and the gradient below in red, numbers to ``digits`` significant digits."""
+    items, wires, end = build_scene(output, values, grads, check_digits(digits, "to_dot"))
     ids = {id(item): f"n{i}" for i, item in enumerate(items)}
     lines = [
         "digraph chainrule {",

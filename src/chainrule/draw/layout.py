@@ -2,21 +2,29 @@
 that enter from below; and the obstacle geometry that compaction and edge routing both check.
 
 Column = longest path from the inputs; row = a tidy tree layout that keeps each node level
-with its first input (the book's main line) and brings the other inputs in from below.
+with its first input (the book's main line) and brings the other inputs in from below; where
+that makes edges cross, a node's inputs are reordered when doing so lowers the crossings.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from chainrule.draw.labels import text_width
 from chainrule.draw.scene import Item, Wire
 from chainrule.draw.style import BEND, FONT, LABEL_PAD, MARGIN, MIN_STEM, RADIUS, ROW_H, SYMBOL_FONT, WORD_FONT
 
-__all__ = ["Box", "Obstacles", "collect_obstacles", "lay_out", "near", "stem_span"]
+__all__ = ["UNTANGLE_LIMIT", "Box", "Obstacles", "collect_obstacles", "lay_out", "near", "stem_span"]
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1
 Obstacles = dict[int, list[tuple[Item, Box]]]  # by column: (owner, box)
+Segment = tuple[tuple[float, float], tuple[float, float]]
+
+
+#: Graphs with more items than this keep the tree order (untangling counts crossings for each try).
+UNTANGLE_LIMIT = 200
 
 
 def lay_out(items: list[Item], wires: list[Wire], end: Item) -> dict[int, float]:
@@ -32,13 +40,12 @@ def lay_out(items: list[Item], wires: list[Wire], end: Item) -> dict[int, float]
     if end.producers[0].kind == "leaf":
         end.col = end.producers[0].col + 1
 
-    # Rows: depth-first from the output, each item claimed by the first item reaching it.
-    preorder: list[Item] = []
+    # The tree: depth-first from the output, each item claimed by the first item reaching it.
+    # Claiming at expansion keeps siblings in argument order; the first input shares its parent's row.
     claimed = {id(end)}
     stack: list[Item] = [end]
     while stack:
         item = stack.pop()
-        preorder.append(item)
         kids = []
         for p in item.producers:
             if id(p) not in claimed:
@@ -46,17 +53,6 @@ def lay_out(items: list[Item], wires: list[Wire], end: Item) -> dict[int, float]
                 kids.append(p)
         item.children = kids
         stack.extend(reversed(kids))
-    # Claiming at expansion keeps siblings in argument order; the first input shares its parent's row.
-    height: dict[int, int] = {}
-    for item in reversed(preorder):
-        height[id(item)] = max(1, sum(height[id(c)] for c in item.children))
-    start = {id(end): 0}
-    for item in preorder:
-        s = start[id(item)]
-        item.row = s
-        for c in item.children:
-            start[id(c)] = s
-            s += height[id(c)]
 
     # Sizes.
     for item in items:
@@ -89,10 +85,111 @@ def lay_out(items: list[Item], wires: list[Wire], end: Item) -> dict[int, float]
         xs.append(xs[-1] + right[c - 1] + stem[c - 1] + BEND + left[c])
     for item in items:
         item.x = xs[item.col]
-        item.y = MARGIN + 28 + item.row * ROW_H
     bends = {c: xs[c] + right[c] + stem[c] for c in range(n_cols)}
-    _compact(items, wires, bends)
+    _place_rows(items, wires, end, bends)
+    if len(items) <= UNTANGLE_LIMIT:
+        _untangle(items, wires, end, bends)
     return bends
+
+
+def _place_rows(items: list[Item], wires: list[Wire], end: Item, bends: dict[int, float]) -> None:
+    """Rows from the tree (each item level with its first child, later children below), then compaction."""
+    preorder: list[Item] = []
+    stack: list[Item] = [end]
+    while stack:
+        item = stack.pop()
+        preorder.append(item)
+        stack.extend(reversed(item.children))
+    height: dict[int, int] = {}
+    for item in reversed(preorder):
+        height[id(item)] = max(1, sum(height[id(c)] for c in item.children))
+    start = {id(end): 0}
+    for item in preorder:
+        s = start[id(item)]
+        item.row = s
+        for c in item.children:
+            start[id(c)] = s
+            s += height[id(c)]
+    for item in items:
+        item.y = MARGIN + 28 + item.row * ROW_H
+    _compact(items, wires, bends)
+
+
+def _untangle(items: list[Item], wires: list[Wire], end: Item, bends: dict[int, float]) -> None:
+    """Reorder a node's inputs where that removes crossing edges.
+
+    Why edges cross: a variable used twice is claimed by its first user, and that user's other
+    inputs take the rows below it; when the variable's later use lies further down, the branch to
+    it crosses them (``x/y - x**3``: ``y`` sits between ``x`` and ``x**3``, and the arrow from
+    ``x`` down to ``^`` crosses ``y``'s). Moving the shared input, with its subtree, after its
+    siblings puts it next to the later use: ``y`` takes ``÷``'s row and ``x`` comes in from below,
+    between ``÷`` and ``^``. Each node's inputs are tried in turn, each move after its siblings;
+    a move is kept only when it lowers the number of crossings, so a graph without crossings (the
+    book's) keeps the tree order, and one whose crossings cannot all go keeps as few as found.
+    """
+    best = _count_crossings(wires, bends)
+    if best == 0:
+        return
+    for item in items:
+        for child in item.children[:-1]:
+            kept = item.children
+            item.children = [c for c in kept if c is not child] + [child]
+            _place_rows(items, wires, end, bends)
+            n = _count_crossings(wires, bends)
+            if n < best:
+                best = n
+            else:
+                item.children = kept
+            if best == 0:
+                break
+        if best == 0:
+            break
+    _place_rows(items, wires, end, bends)
+
+
+def _segments(w: Wire, bends: dict[int, float]) -> list[Segment]:
+    """A wire as straight segments, as it will be drawn when nothing is in its way: the labelled
+    stem, any run along the row (a long tree edge), and a line to each target's centre."""
+    src, y = w.source, w.source.y
+    sx, bx = stem_span(w, bends)
+    out = [((sx, y), (bx, y))] if bx > sx else []
+    for t in w.targets:
+        if t.kind == "end":
+            continue
+        a = (bx, y)
+        if t.col > src.col + 1 and any(c is src for c in t.children):
+            a = (bends[t.col - 1], y)
+            out.append(((bx, y), a))
+        out.append((a, (t.x, t.y)))
+    return out
+
+
+def _count_crossings(wires: list[Wire], bends: dict[int, float]) -> int:
+    """How many times segments of two different wires cross (see ``_segments`` and ``_crosses``).
+
+    All pairs at once with NumPy (``_untangle`` counts once per try); two level segments never
+    cross, so each pair has a slanted segment first.
+    """
+    owner, ends = [], []
+    for i, w in enumerate(wires):
+        for a, b in _segments(w, bends):
+            owner.append(i)
+            ends.append((*a, *b))
+    seg = np.asarray(ends, dtype=np.float64).reshape(-1, 4)
+    slanted = np.flatnonzero(seg[:, 1] != seg[:, 3])
+    if len(slanted) == 0:
+        return 0
+    ax, ay, bx, by = (seg[slanted, k, None] for k in range(4))  # the slanted segment of each pair: rows
+    cx, cy, dx, dy = (seg[None, :, k] for k in range(4))  # any segment: columns
+    d1 = (dx - cx) * (ay - cy) - (dy - cy) * (ax - cx)
+    d2 = (dx - cx) * (by - cy) - (dy - cy) * (bx - cx)
+    d3 = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
+    d4 = (bx - ax) * (dy - ay) - (by - ay) * (dx - ax)
+    wire = np.asarray(owner)
+    level = seg[:, 1] == seg[:, 3]
+    once = level[None, :] | (slanted[:, None] < np.arange(len(seg))[None, :])  # two slanted: count i < j only
+    crossing = (d1 * d2 < 0) & (d3 * d4 < 0) & (wire[slanted, None] != wire[None, :]) & once
+    return int(crossing.sum())
 
 
 def _run_end(w: Wire, bends: dict[int, float]) -> float:

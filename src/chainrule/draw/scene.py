@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from chainrule.draw.labels import clean_label, format_value
+from chainrule.draw.labels import DIGITS, clean_label, format_value
 from chainrule.draw.style import FONT
 from chainrule.graph import Variable, topological_order
 
@@ -44,10 +44,13 @@ class Wire:
     grad_label: str = ""
 
 
-def build_scene(output: Variable, values: bool, grads: bool) -> tuple[list[Item], list[Wire], Item]:
+def build_scene(
+    output: Variable, values: bool, grads: bool, digits: int = DIGITS
+) -> tuple[list[Item], list[Wire], Item]:
     """The items (in topological order, the end last), the wires and the end item of ``output``'s graph.
 
-    ``values`` / ``grads`` decide which edge labels the wires carry.
+    ``values`` / ``grads`` decide which edge labels the wires carry; numbers show ``digits``
+    significant digits.
     """
     nodes = topological_order(output)
     op_items: dict[int, Item] = {}
@@ -60,7 +63,7 @@ def build_scene(output: Variable, values: bool, grads: bool) -> tuple[list[Item]
             return op_items[id(var.creator)]
         item = leaf_items.get(id(var))
         if item is None:
-            label = clean_label(var.name) if var.name is not None else format_value(var.data)
+            label = clean_label(var.name) if var.name is not None else format_value(var.data, digits=digits)
             item = Item("leaf", label, var=var)
             leaf_items[id(var)] = item
             items.append(item)
@@ -88,11 +91,11 @@ def build_scene(output: Variable, values: bool, grads: bool) -> tuple[list[Item]
         var, src = w.var, w.source
         is_leaf = src.kind == "leaf"
         if values and not (is_leaf and var.name is None):  # an unnamed leaf already shows its value
-            text = format_value(var.data)
+            text = format_value(var.data, digits=digits)
             named = var.name and not is_leaf and w.targets[-1] is not end
             w.value_label = f"{clean_label(var.name)} = {text}" if named else text
         elif not values and var.name and not is_leaf and w.targets[-1] is not end:
             w.value_label = clean_label(var.name)
         if grads and var.grad is not None:
-            w.grad_label = format_value(var.grad)
+            w.grad_label = format_value(var.grad, digits=digits)
     return items, list(wires.values()), end

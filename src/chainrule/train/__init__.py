@@ -6,12 +6,20 @@
 - :mod:`~chainrule.train.schedule`: :class:`LRSchedule`;
 - :mod:`~chainrule.train.stopping`: :class:`EarlyStopping` and the best-epoch tracker;
 - :mod:`~chainrule.train.callbacks`: :class:`Callback`, how training reports progress;
-- :mod:`~chainrule.train.history`: ``history.csv`` and ``curves.png``;
+- :mod:`~chainrule.train.history`: ``history.csv`` and ``curves.png`` (:func:`plot_history`; the
+  figure itself from :func:`history_figure`);
 - :mod:`~chainrule.train.resume`: the trainer's state in a checkpoint, and exact resumes.
 """
 
 from chainrule.train.callbacks import Callback
-from chainrule.train.history import HISTORY_FIELDS, plot_history, read_history_csv, smooth_curve, write_history_csv
+from chainrule.train.history import (
+    HISTORY_FIELDS,
+    history_figure,
+    plot_history,
+    read_history_csv,
+    smooth_curve,
+    write_history_csv,
+)
 from chainrule.train.metrics import DEFAULT_EVAL_BATCH, evaluate
 from chainrule.train.schedule import SCHEDULES, LRSchedule
 from chainrule.train.stopping import MONITORS, EarlyStopping
@@ -28,6 +36,7 @@ __all__ = [
     "Trainer",
     "TrainingDiverged",
     "evaluate",
+    "history_figure",
     "plot_history",
     "read_history_csv",
     "smooth_curve",

@@ -8,13 +8,26 @@ import io
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from chainrule._files import atomic_write
 
-__all__ = ["HISTORY_FIELDS", "History", "plot_history", "read_history_csv", "smooth_curve", "write_history_csv"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "ACC_TOP",
+    "HISTORY_FIELDS",
+    "History",
+    "MARKER_LIMIT",
+    "history_figure",
+    "plot_history",
+    "read_history_csv",
+    "smooth_curve",
+    "write_history_csv",
+]
 
 #: Columns of a history row (and of ``history.csv``), in order.
 HISTORY_FIELDS: tuple[str, ...] = (
@@ -92,34 +105,53 @@ class History(list):
         return f"<table><caption>{html.escape(caption)}</caption>{table}</table>"
 
 
-def plot_history(history: Sequence[Mapping[str, Any]], path: str | os.PathLike[str], *, title: str = "") -> Path:
-    """Save the book's two training plots as one PNG: loss per epoch, and train/test accuracy.
+#: Up to this many epochs each point gets a marker; a longer run is drawn as plain lines.
+MARKER_LIMIT = 30
 
-    Uses matplotlib's Agg canvas directly (no pyplot, so no global backend is changed).
+#: The accuracy axis runs to a little above 1, so that an accuracy of 1.0 is not hidden by the frame.
+ACC_TOP = 1.02
+
+
+def history_figure(history: Sequence[Mapping[str, Any]], *, title: str = "") -> Figure:
+    """The book's two training plots as one matplotlib ``Figure``: loss per epoch, and train/test accuracy.
+
+    Runs of up to :data:`MARKER_LIMIT` epochs mark every point; longer runs are plain lines (hundreds
+    of markers would hide the curve). The accuracy axis spans 0 to :data:`ACC_TOP`, ticks up to 1.
+    The figure has an Agg canvas of its own (no pyplot, so no global backend is changed).
     """
+    import matplotlib.figure
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
 
     if not history:
         raise ValueError("plot_history: the history is empty (no epoch finished)")
     epochs = [row["epoch"] for row in history]
-    fig = Figure(figsize=(10, 4), layout="constrained")
+    markers = len(history) <= MARKER_LIMIT
+    solid = {"marker": "o"} if markers else {}
+    dashed = {"marker": "s", "linestyle": "--"} if markers else {"linestyle": "--"}
+    fig = matplotlib.figure.Figure(figsize=(10, 4), layout="constrained")
     FigureCanvasAgg(fig)
     ax_loss, ax_acc = fig.subplots(1, 2)
-    ax_loss.plot(epochs, [row["loss"] for row in history], marker="o", label="training mini-batches")
+    ax_loss.plot(epochs, [row["loss"] for row in history], label="training mini-batches", **solid)
     if all("test_loss" in row for row in history):
-        ax_loss.plot(epochs, [row["test_loss"] for row in history], marker="s", linestyle="--", label="test")
+        ax_loss.plot(epochs, [row["test_loss"] for row in history], label="test", **dashed)
     ax_loss.set_xlabel("epochs")
     ax_loss.set_ylabel("loss")
     ax_loss.legend()
-    ax_acc.plot(epochs, [row["train_acc"] for row in history], marker="o", label="train")
-    ax_acc.plot(epochs, [row["test_acc"] for row in history], marker="s", linestyle="--", label="test")
+    ax_acc.plot(epochs, [row["train_acc"] for row in history], label="train", **solid)
+    ax_acc.plot(epochs, [row["test_acc"] for row in history], label="test", **dashed)
     ax_acc.set_xlabel("epochs")
     ax_acc.set_ylabel("accuracy")
-    ax_acc.set_ylim(0, 1.0)
+    ax_acc.set_ylim(0, ACC_TOP)
+    ax_acc.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     ax_acc.legend(loc="lower right")
     if title:
         fig.suptitle(title)
+    return fig
+
+
+def plot_history(history: Sequence[Mapping[str, Any]], path: str | os.PathLike[str], *, title: str = "") -> Path:
+    """Save :func:`history_figure` as a PNG at ``path`` (atomically); returns the path."""
+    fig = history_figure(history, title=title)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     return atomic_write(path, buf.getvalue())
