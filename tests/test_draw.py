@@ -295,20 +295,30 @@ def edge_crossings(prims):
     ]
 
 
-@pytest.mark.parametrize("spec", [*EXAMPLES, "x/y - x**3", "x * y + exp(x)", "x*y/z - y**2 + z", "x/(y + x**2)"])
+@pytest.mark.parametrize("spec", [*EXAMPLES, "x*y - x**3", "x * y + exp(x)", "x*y/z - y**2 + z", "x/(y + x**2)"])
 def test_edges_do_not_cross(spec):
     _, prims = laid_out(spec)
     assert edge_crossings(prims) == []
 
 
-def test_shared_input_moves_next_to_its_later_use():
-    # x/y - x**3: x is used by ÷ and by ^; with x on ÷'s row, y would sit between x and ^.
-    items, prims = laid_out("x/y - x**3")
+def test_shared_input_of_a_product_moves_next_to_its_later_use():
+    # x*y - x**3: x is used by × and by ^; with x on ×'s row, y would sit between x and ^.
+    items, prims = laid_out("x*y - x**3")
     by_label = {it.label: it for it in items}
-    div, power = by_label["÷"], by_label["^"]
-    assert by_label["y"].y == div.y < by_label["x"].y < power.y  # y level with ÷, x between ÷ and ^
-    assert div.y < power.y and div.col == power.col
+    mul, power = by_label["×"], by_label["^"]
+    assert by_label["y"].y == mul.y < by_label["x"].y < power.y  # y level with ×, x between × and ^
     assert edge_crossings(prims) == []
+
+
+@pytest.mark.parametrize("spec", ["x/y - x**3", "x**3 - x/y", "2 ** x - x"])
+def test_operands_of_non_commutative_operations_stay_in_order(spec):
+    # Inputs are drawn top to bottom in operand order; x/y must never read as y/x, even where
+    # swapping them would save a crossing.
+    items, _ = laid_out(spec)
+    for item in items:
+        if item.kind == "op" and item.node.op not in draw_layout.COMMUTATIVE_OPS:
+            rows = [p.y for p in item.producers]
+            assert rows == sorted(rows), (spec, item.label, rows)
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,8 @@ Segment = tuple[tuple[float, float], tuple[float, float]]
 
 #: Graphs with more items than this keep the tree order (untangling counts crossings for each try).
 UNTANGLE_LIMIT = 200
+#: Operations whose inputs may be drawn in either order (the others show operand order top to bottom).
+COMMUTATIVE_OPS = frozenset({"add", "mul"})
 
 
 def lay_out(items: list[Item], wires: list[Wire], end: Item) -> dict[int, float]:
@@ -131,6 +133,8 @@ def _untangle(items: list[Item], wires: list[Wire], end: Item, bends: dict[int, 
     if best == 0:
         return
     for item in items:
+        if item.node is None or item.node.op not in COMMUTATIVE_OPS:
+            continue  # inputs are drawn top to bottom in operand order: x/y must not read as y/x
         for child in item.children[:-1]:
             kept = item.children
             item.children = [c for c in kept if c is not child] + [child]
