@@ -335,7 +335,7 @@ def test_help_lists_the_commands_and_import_stays_light(env):
         assert name in proc.stdout
     code = (
         "import sys, chainrule, chainrule.cli.train, chainrule.cli.evaluate, chainrule.cli.predict;"
-        "print(sorted(m for m in ('tqdm', 'matplotlib', 'safetensors', 'PIL') if m in sys.modules))"
+        "print(sorted(m for m in ('tqdm', 'matplotlib', 'safetensors', 'PIL', 'platformdirs') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     assert out.strip() == "[]"

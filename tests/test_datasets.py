@@ -13,6 +13,7 @@ import hashlib
 import os
 import shutil
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from chainrule.datasets import (
     IDX_FILES,
     DatasetError,
     Digest,
+    cache,
     download,
     idx,
     load_dataset,
@@ -582,6 +584,42 @@ def test_unwritable_cache_only_costs_speed(env: Env, monkeypatch: pytest.MonkeyP
     env.cache.parent.mkdir(parents=True)
     env.cache.write_text("a file where the cache folder should be")
     assert_same(raw_load(data_dir=folder), raw)
+
+
+def test_cache_dir_follows_xdg_then_platformdirs(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    import platformdirs
+
+    assert datasets.cache_dir() == env.cache and datasets.cache_dir("mnist") == env.cache / "mnist"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    expected = Path(platformdirs.user_cache_dir("chainrule", appauthor=False))
+    assert datasets.cache_dir() == expected
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # invalid by the XDG spec: ignored
+    assert datasets.cache_dir() == expected
+    if sys.platform.startswith("linux"):
+        assert expected == env.tmp / "home" / ".cache" / "chainrule"  # where chainrule always looked
+        assert cache.legacy_cache_dir("mnist") is None
+
+
+def test_old_cache_is_still_read_where_the_platform_folder_differs(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    import platformdirs
+
+    # As on macOS: the platform's cache is ~/Library/Caches, chainrule used to write ~/.cache.
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    new = env.tmp / "home" / "Library" / "Caches" / "chainrule"
+    monkeypatch.setattr(platformdirs, "user_cache_dir", lambda appname, appauthor=None: str(new))
+    old = env.tmp / "home" / ".cache" / "chainrule" / "mnist"
+    assert datasets.cache_dir("mnist") == new / "mnist" and cache.legacy_cache_dir("mnist") == old
+    raw = make_set(old)
+    monkeypatch.setitem(datasets.DIGESTS, "mnist", digests_of(old))
+    before = sorted(p.name for p in old.iterdir())
+    assert_same(raw_load(download=False), raw)
+    assert list((new / "mnist").glob("mnist-*.npz"))  # converted into the new cache
+    assert sorted(p.name for p in old.iterdir()) == before  # the old cache is read, never written
+    write_file(old, TEST_T, idx_bytes(np.array([9, 9, 9, 9])))  # not official: reported, not deleted
+    shutil.rmtree(new)
+    with pytest.raises(DatasetError, match=f"old cache: {old} \\(failed verification: {TEST_T}.gz"):
+        raw_load(download=False)
+    assert (old / (TEST_T + ".gz")).is_file()
 
 
 # --------------------------------------------------------------------------------------------

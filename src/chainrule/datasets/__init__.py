@@ -9,9 +9,10 @@ Every loader returns the book's shape, ``(x_train, t_train), (x_test, t_test)``:
 
 MNIST-style files are looked for, in this order: ``data_dir`` (if given), ``$CHAINRULE_DATA``
 (first its ``<dataset>/`` subfolder, then the folder itself), the converted ``.npz`` and the
-downloaded files in the user cache (``$XDG_CACHE_HOME/chainrule/<dataset>/``, else
-``~/.cache/chainrule/<dataset>/``), the system folders in :data:`SYSTEM_DIRS` (Debian's
-``dataset-fashion-mnist`` package), and finally the mirrors in :data:`MIRRORS` when
+downloaded files in the user cache (:func:`cache_dir`: ``$XDG_CACHE_HOME/chainrule/<dataset>/``,
+else the platform's user cache folder from ``platformdirs``, ``~/.cache`` on Linux), the old
+``~/.cache/chainrule/<dataset>/`` where that differs, the system folders in :data:`SYSTEM_DIRS`
+(Debian's ``dataset-fashion-mnist`` package), and finally the mirrors in :data:`MIRRORS` when
 ``download=True``. Files in folders the user names are checked structurally only (so you can
 bring your own IDX data); files in the cache, in system folders and downloaded files must also
 match :data:`DIGESTS`. Every problem with the data raises :class:`DatasetError`. Downloads

@@ -1,7 +1,8 @@
 """Where the files of MNIST and Fashion-MNIST come from, and which of them are trusted.
 
 :func:`find_raw` walks the lookup chain: ``data_dir`` → ``$CHAINRULE_DATA`` → the user cache
-(converted ``.npz``, then the IDX files) → :data:`SYSTEM_DIRS` → the :data:`MIRRORS` (when
+(converted ``.npz``, then the IDX files) → the cache of older versions, where it differs
+(:func:`~chainrule.datasets.cache.legacy_cache_dir`) → :data:`SYSTEM_DIRS` → the :data:`MIRRORS` (when
 downloads are allowed). Folders the user names are checked structurally only; the cache, system
 folders and downloads must also match :data:`DIGESTS`. The tables are read when a lookup runs,
 so changing them in place (``DIGESTS["mnist"] = ...``) or replacing them on this module takes
@@ -19,6 +20,7 @@ import numpy as np
 from chainrule.datasets import idx
 from chainrule.datasets.cache import (
     cache_dir,
+    legacy_cache_dir,
     official_npz_path,
     read_npz,
     unlink_quietly,
@@ -152,16 +154,16 @@ def find_raw(
     else:
         looked.append(f"cache: {cache} ({_why_incomplete(cache, missing)})")
 
-    for folder in SYSTEM_DIRS.get(name, ()):
+    for source, folder in _read_only_folders(name):
         files, missing = _find_files(folder)
         if missing:
-            looked.append(f"system: {folder} ({_why_incomplete(folder, missing)})")
+            looked.append(f"{source}: {folder} ({_why_incomplete(folder, missing)})")
             continue
         raw, bad = _load_verified_folder(name, files)
         if raw is not None:
             write_npz(npz_path, raw)
             return raw
-        looked.append(f"system: {folder} (failed verification: {'; '.join(bad.values())})")
+        looked.append(f"{source}: {folder} (failed verification: {'; '.join(bad.values())})")
 
     if not download:
         raise DatasetError(
@@ -175,6 +177,14 @@ def find_raw(
         raise DatasetError(f"{pretty}: downloaded files in {cache} failed verification: {'; '.join(bad.values())}")
     write_npz(npz_path, raw)
     return raw
+
+
+def _read_only_folders(name: str) -> list[tuple[str, Path]]:
+    """(label, folder) of the verified folders chainrule reads but never writes: the cache of
+    older versions where it differs from today's (:func:`legacy_cache_dir`), then :data:`SYSTEM_DIRS`."""
+    legacy = legacy_cache_dir(name)
+    folders = [("old cache", legacy)] if legacy is not None else []
+    return folders + [("system", folder) for folder in SYSTEM_DIRS.get(name, ())]
 
 
 def _find_files(folder: Path) -> tuple[dict[str, Path], list[str]]:
