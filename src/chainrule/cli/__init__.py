@@ -58,6 +58,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("chainrule: interrupted", file=sys.stderr)
         return 130
     except _USER_ERRORS as exc:
-        message = exc.cli_message() if isinstance(exc, RunError) else str(exc)
+        message = exc.cli_message() if isinstance(exc, (RunError, DatasetError)) else str(exc)
         print(f"chainrule {args.command}: error: {message}", file=sys.stderr)
         return 2
