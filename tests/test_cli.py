@@ -347,12 +347,25 @@ def test_gradcheck_failure_exits_1(env):
     assert proc.returncode == 1 and "FAIL" in proc.stdout and "gradient check FAILED" in proc.stdout
 
 
+@pytest.mark.skipif(
+    not os.path.isfile("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"),
+    reason="apt-get install dataset-fashion-mnist to run this test",
+)
+def test_data_finds_debians_fashion_mnist(env):
+    folder = "/usr/share/datasets/fashion-mnist"
+    assert cli(env, "data", "path", "fashion-mnist", check_rc=0).stdout == folder + "\n"
+    listed = cli(env, "data", "list", check_rc=0).stdout.splitlines()
+    assert [row.split()[:2] for row in listed if row.startswith("fashion-mnist")] == [["fashion-mnist", folder]]
+    verified = cli(env, "data", "verify", "fashion-mnist", check_rc=0).stdout.splitlines()
+    assert verified[0] == f"fashion-mnist: {folder} (system folder)" and sum(" ok " in v for v in verified) == 4
+
+
 def test_help_lists_the_commands_and_import_stays_light(env):
     proc = cli(env, "--help", check_rc=0)
-    for name in ("train", "eval", "predict", "gradcheck", "graph", "filters"):
+    for name in ("train", "eval", "predict", "data", "gradcheck", "graph", "filters"):
         assert name in proc.stdout
     code = (
-        "import sys, chainrule, chainrule.cli.train, chainrule.cli.evaluate, chainrule.cli.predict;"
+        "import sys, chainrule, chainrule.cli.train, chainrule.cli.evaluate, chainrule.cli.predict, chainrule.cli.data;"
         "print(sorted(m for m in ('tqdm', 'matplotlib', 'safetensors', 'PIL', 'platformdirs') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout

@@ -8,6 +8,7 @@ under tmp_path, so the real ~/.cache is never touched.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import os
@@ -16,6 +17,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -120,6 +122,10 @@ class Env:
 
 @pytest.fixture(autouse=True)
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
+    return isolate(tmp_path, monkeypatch)
+
+
+def isolate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
     """Redirect every place the module looks, and every mirror, away from the real machine."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
@@ -195,8 +201,14 @@ class MirrorServer(ThreadingHTTPServer):
 
 @pytest.fixture
 def mirror(tmp_path: Path):
+    with serving(tmp_path / "served") as server:
+        yield server
+
+
+@contextlib.contextmanager
+def serving(root: Path) -> Iterator[MirrorServer]:
+    """A MirrorServer of the new folder ``root``, running in a thread until the block ends."""
     before = set(threading.enumerate())
-    root = tmp_path / "served"
     root.mkdir()
     server = MirrorServer(root)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})

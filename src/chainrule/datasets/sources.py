@@ -381,6 +381,8 @@ def _find_files(folder: Path, needed: Sequence[str]) -> tuple[dict[str, Path], l
 def _why_incomplete(folder: Path, missing: list[str]) -> str:
     if not folder.is_dir():
         return "no such folder"
+    if not any(folder.iterdir()):
+        return "empty"
     return "missing " + ", ".join(missing)
 
 
