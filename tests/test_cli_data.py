@@ -18,6 +18,7 @@ from chainrule.datasets import sources
 from test_datasets import (
     IDX_FILES,
     TEST_T,
+    TEST_X,
     TRAIN_X,
     Env,
     MirrorServer,
@@ -64,6 +65,74 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> str:
     url = dead_url()
     monkeypatch.setitem(sources.MIRRORS, "mnist", (url,))
     return url
+
+
+# --------------------------------------------------------------------------------------------
+# A data set that is nowhere, in the command line's words
+# --------------------------------------------------------------------------------------------
+
+
+def test_train_offline_says_what_failed_then_the_ways_out(env, capsys, offline, fashion_found, tmp_path):
+    status, out, err = run(capsys, "train", "--out", tmp_path / "run")
+    lines = err.splitlines()
+    assert status == 2 and out == ""
+    assert lines[0] == "chainrule train: error: MNIST is not on this machine and could not be downloaded"
+    assert lines[1] == "Ways out:"
+    ways = lines[2 : lines.index("Looked in:")]
+    assert [way.split()[0] for way in ways] == ["--data-dir", "export", "chainrule", "--dataset", "--dataset"]
+    assert ways[0].startswith("  --data-dir DIR  ") and ", ".join(IDX_FILES) in ways[0]
+    assert ways[1].startswith("  export CHAINRULE_DATA=DIR  ") and "DIR/mnist/" in ways[1]
+    assert ways[2].startswith("  chainrule data download mnist  ")
+    assert ways[3].split() == ["--dataset", "fashion-mnist", "found", "in", str(fashion_found)]
+    assert ways[4].split()[:2] == ["--dataset", "spiral"]
+    assert f"  cache: {env.cache / 'mnist'} (" in err and f"  system: {env.system} (no such folder)" in err
+    assert f"Tried, for {TRAIN_X}.gz:\n  {offline}{TRAIN_X}.gz: cannot connect" in err
+    for python in ("data_dir=", "load_spiral", "download=False"):  # the library's words stay in Python
+        assert python not in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_ways_out_fit_the_command(env, capsys, monkeypatch, offline, fashion_found, tmp_path):
+    # A convolutional network needs images: the spiral is no way out.
+    status, _, err = run(capsys, "train", "--model", "convnet", "--out", tmp_path / "run")
+    assert status == 2 and "--dataset fashion-mnist" in err and "--dataset spiral" not in err
+    # Nothing else found: only the spiral is offered.
+    shutil.rmtree(fashion_found)
+    _, _, err = run(capsys, "train", "--out", tmp_path / "run")
+    assert "--dataset fashion-mnist" not in err and "--dataset spiral" in err
+    # Fashion-MNIST missing: apt-get is a way out, and MNIST is offered when it is found.
+    monkeypatch.setitem(sources.MIRRORS, "fashion-mnist", (offline,))
+    make_set(env.system)
+    monkeypatch.setitem(datasets.DIGESTS, "mnist", digests_of(env.system))
+    _, _, err = run(capsys, "train", "--dataset", "fashion-mnist", "--out", tmp_path / "run")
+    assert err.startswith("chainrule train: error: Fashion-MNIST is not on this machine and could not be downloaded\n")
+    assert "sudo apt-get install dataset-fashion-mnist" in err
+    assert [line.split() for line in err.splitlines() if "--dataset mnist" in line] == [
+        ["--dataset", "mnist", "found", "in", str(env.system)]
+    ]
+
+
+def test_eval_offline_asks_for_the_test_files_only(env, capsys, offline, fashion_found, tmp_path):
+    status, _, _ = run(capsys, "train", "--dataset", "spiral", "--epochs", "1", "--out", tmp_path / "run")
+    assert status == 0
+    status, out, err = run(capsys, "eval", tmp_path / "run", "--dataset", "mnist")
+    lines = err.splitlines()
+    assert status == 2 and out == ""
+    assert lines[0] == "chainrule eval: error: MNIST's test files are not on this machine and could not be downloaded"
+    assert f"the two files {TEST_X}, {TEST_T}" in lines[2] and TRAIN_X not in err
+    assert "--dataset" not in err  # the model's own data set is what eval needs
+    assert f"Tried, for {TEST_X}.gz:" in err
+
+
+def test_resume_offline_offers_no_other_data_set(env, capsys, monkeypatch, offline, fashion_found, tmp_path):
+    make_set(env.tmp / "mine")
+    monkeypatch.setenv("CHAINRULE_DATA", str(env.tmp / "mine"))
+    args = ["--epochs", "1", "--batch-size", "2", "--no-progress"]
+    assert run(capsys, "train", *args, "--out", tmp_path / "run")[0] == 0
+    monkeypatch.delenv("CHAINRULE_DATA")
+    status, _, err = run(capsys, "train", "--resume", tmp_path / "run", "--epochs", "2", "--no-progress")
+    assert status == 2 and err.startswith("chainrule train: error: MNIST is not on this machine and could not")
+    assert "--data-dir DIR" in err and "--dataset" not in err  # a resumed run keeps its data set
 
 
 # --------------------------------------------------------------------------------------------
