@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, overload
 
 from chainrule.datasets.convert import Split, check_split
 from chainrule.datasets.errors import DatasetError
@@ -33,7 +33,15 @@ CLASS_NAMES: dict[str, tuple[str, ...]] = {
 }
 
 
-def load_dataset(name: str, **kwargs: Any) -> tuple[Split, Split] | Split:
+@overload
+def load_dataset(name: str, *, split: None = None, **kwargs: Any) -> tuple[Split, Split]: ...
+
+
+@overload
+def load_dataset(name: str, *, split: Literal["train", "test"], **kwargs: Any) -> Split: ...
+
+
+def load_dataset(name: str, *, split: str | None = None, **kwargs: Any) -> tuple[Split, Split] | Split:
     """Load a data set by name: one of :data:`DATASET_NAMES` ("mnist", "fashion-mnist", "spiral").
 
     Keyword arguments go to :func:`load_mnist`, :func:`load_fashion_mnist` or
@@ -63,10 +71,9 @@ def load_dataset(name: str, **kwargs: Any) -> tuple[Split, Split] | Split:
             )
         kwargs.pop("download", None)
         kwargs.pop("progress", None)
-        split = kwargs.pop("split", None)
         check_split(split, "load_dataset")
         train, test = load_spiral(**kwargs)
         if split is None:
             return train, test
         return train if split == "train" else test
-    return loaders[key](**kwargs)
+    return loaders[key](split=split, **kwargs)

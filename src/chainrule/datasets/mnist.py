@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -13,6 +13,34 @@ from chainrule.datasets.download import Progress, progress_factory
 from chainrule.datasets.sources import find_raw
 
 __all__ = ["load_fashion_mnist", "load_mnist"]
+
+
+@overload
+def load_mnist(
+    normalize: bool = True,
+    flatten: bool = True,
+    one_hot_label: bool = False,
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    dtype: Any = np.float32,
+    download: bool = True,
+    progress: Progress = False,
+    split: None = None,
+) -> tuple[Split, Split]: ...
+
+
+@overload
+def load_mnist(
+    normalize: bool = True,
+    flatten: bool = True,
+    one_hot_label: bool = False,
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    dtype: Any = np.float32,
+    download: bool = True,
+    progress: Progress = False,
+    split: Literal["train", "test"],
+) -> Split: ...
 
 
 def load_mnist(
@@ -47,6 +75,34 @@ def load_mnist(
     subclass :class:`DatasetNotFoundError` when the files are nowhere).
     """
     return _load_idx_dataset("mnist", normalize, flatten, one_hot_label, data_dir, dtype, download, progress, split)
+
+
+@overload
+def load_fashion_mnist(
+    normalize: bool = True,
+    flatten: bool = True,
+    one_hot_label: bool = False,
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    dtype: Any = np.float32,
+    download: bool = True,
+    progress: Progress = False,
+    split: None = None,
+) -> tuple[Split, Split]: ...
+
+
+@overload
+def load_fashion_mnist(
+    normalize: bool = True,
+    flatten: bool = True,
+    one_hot_label: bool = False,
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    dtype: Any = np.float32,
+    download: bool = True,
+    progress: Progress = False,
+    split: Literal["train", "test"],
+) -> Split: ...
 
 
 def load_fashion_mnist(

@@ -7,6 +7,12 @@ downloads are allowed). Folders the user names are checked structurally only; th
 folders and downloads must also match :data:`DIGESTS`. The tables are read when a lookup runs,
 so changing them in place (``DIGESTS["mnist"] = ...``) or replacing them on this module takes
 effect at once.
+
+:func:`locate` walks the same chain without loading, downloading or deleting anything and says
+where a load would read from (a :class:`Location`); :func:`download_dataset` puts the verified
+official files into the user cache. A data set found nowhere raises
+:class:`~chainrule.datasets.errors.DatasetNotFoundError`, worded for Python and carrying the
+places looked at and the mirrors tried, so that a front end can word its own ways out.
 """
 
 from __future__ import annotations
