@@ -186,6 +186,17 @@ def test_train_mnist_from_idx_files_then_eval_and_predict(tmp_path, env, mnist_d
     evaluation = cli(env, "eval", out, check_rc=0)  # data set and folder come from the checkpoint
     assert final_accuracy(evaluation.stdout) == final_accuracy(proc.stdout)
     assert "40 mnist test samples" in evaluation.stdout
+    test_only = tmp_path / "test_only"  # eval needs the two test files, not all four
+    test_only.mkdir()
+    for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (test_only / name).write_bytes((mnist_dir / name).read_bytes())
+    evaluation = cli(env, "eval", out, "--dataset", "mnist", "--data-dir", test_only, check_rc=0)
+    assert final_accuracy(evaluation.stdout) == final_accuracy(proc.stdout)
+    assert_one_line_error(
+        cli(env, "train", "--data-dir", test_only, "--no-progress"),
+        f"MNIST: --data-dir {test_only} lacks train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz]; "
+        "it needs all four IDX files",
+    )
 
     # A digit drawn dark on light paper, off-centre, in colour, at a size that is not 28x28.
     image = Image.new("RGB", (90, 120), "white")
@@ -428,7 +439,10 @@ def test_divergence_is_a_one_line_error(tmp_path, env):
         (["train", "--dataset", "spiral", "--hidden", "10", "20"], ["two-layer takes one --hidden size"]),
         (["train", "--dataset", "spiral", "--dropout", "0.5"], ["--dropout need --model mlp"]),
         (["train", "--dataset", "spiral", "--data-dir", "."], ["--data-dir applies to mnist"]),
-        (["train", "--dataset", "mnist", "--data-dir", "/nonexistent/folder"], ["is not a folder"]),
+        (
+            ["train", "--dataset", "mnist", "--data-dir", "/nonexistent/folder"],
+            ["--data-dir /nonexistent/folder is not"],
+        ),
         (["train", "--resume", "/nonexistent/run"], ["no such run folder"]),
         (["eval", "/nonexistent/model.safetensors"], ["no such checkpoint"]),
         (["predict", "/nonexistent/model.safetensors", "x.png"], ["no such checkpoint"]),
@@ -455,7 +469,11 @@ def test_corrupt_checkpoint_and_bad_image(tmp_path, env):
     not_image = tmp_path / "notes.png"
     not_image.write_text("hello")
     assert_one_line_error(cli(env, "predict", spiral_run, not_image), "28x28")
-    assert_one_line_error(cli(env, "eval", spiral_run, "--dataset", "mnist", "--data-dir", tmp_path), "lacks")
+    assert_one_line_error(
+        cli(env, "eval", spiral_run, "--dataset", "mnist", "--data-dir", tmp_path),
+        f"--data-dir {tmp_path} lacks t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]; "
+        "it needs the two test files",
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -479,13 +497,26 @@ def test_gradcheck_failure_exits_1(env):
     assert proc.returncode == 1 and "FAIL" in proc.stdout and "gradient check FAILED" in proc.stdout
 
 
+@pytest.mark.skipif(
+    not os.path.isfile("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"),
+    reason="apt-get install dataset-fashion-mnist to run this test",
+)
+def test_data_finds_debians_fashion_mnist(env):
+    folder = "/usr/share/datasets/fashion-mnist"
+    assert cli(env, "data", "path", "fashion-mnist", check_rc=0).stdout == folder + "\n"
+    listed = cli(env, "data", "list", check_rc=0).stdout.splitlines()
+    assert [row.split()[:2] for row in listed if row.startswith("fashion-mnist")] == [["fashion-mnist", folder]]
+    verified = cli(env, "data", "verify", "fashion-mnist", check_rc=0).stdout.splitlines()
+    assert verified[0] == f"fashion-mnist: {folder} (system folder)" and sum(" ok " in v for v in verified) == 4
+
+
 def test_help_lists_the_commands_and_import_stays_light(env):
     proc = cli(env, "--help", check_rc=0)
-    for name in ("train", "eval", "predict", "gradcheck", "graph", "filters"):
+    for name in ("train", "eval", "predict", "data", "gradcheck", "graph", "filters"):
         assert name in proc.stdout
     code = (
-        "import sys, chainrule, chainrule.cli.train, chainrule.cli.evaluate, chainrule.cli.predict;"
-        "print(sorted(m for m in ('tqdm', 'matplotlib', 'safetensors', 'PIL') if m in sys.modules))"
+        "import sys, chainrule, chainrule.cli.train, chainrule.cli.evaluate, chainrule.cli.predict, chainrule.cli.data;"
+        "print(sorted(m for m in ('tqdm', 'matplotlib', 'safetensors', 'PIL', 'platformdirs') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     assert out.strip() == "[]"

@@ -8,13 +8,16 @@ under tmp_path, so the real ~/.cache is never touched.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import os
 import shutil
 import socket
+import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,7 +31,9 @@ from chainrule.datasets import (
     DATASET_NAMES,
     IDX_FILES,
     DatasetError,
+    DatasetNotFoundError,
     Digest,
+    cache,
     download,
     idx,
     load_dataset,
@@ -117,6 +122,10 @@ class Env:
 
 @pytest.fixture(autouse=True)
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
+    return isolate(tmp_path, monkeypatch)
+
+
+def isolate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
     """Redirect every place the module looks, and every mirror, away from the real machine."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
@@ -192,8 +201,14 @@ class MirrorServer(ThreadingHTTPServer):
 
 @pytest.fixture
 def mirror(tmp_path: Path):
+    with serving(tmp_path / "served") as server:
+        yield server
+
+
+@contextlib.contextmanager
+def serving(root: Path) -> Iterator[MirrorServer]:
+    """A MirrorServer of the new folder ``root``, running in a thread until the block ends."""
     before = set(threading.enumerate())
-    root = tmp_path / "served"
     root.mkdir()
     server = MirrorServer(root)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
@@ -275,6 +290,20 @@ def test_real_mnist_test_files_in_data_dir(env: Env) -> None:
     assert x_train.shape == (3, 784) and t_train.tolist() == [1, 2, 3]
     assert x_test.shape == (10000, 784) and x_test.dtype == np.float32
     assert t_test.dtype == np.int64 and t_test[:5].tolist() == [7, 2, 1, 0, 4]
+
+
+@needs_real_mnist
+def test_real_mnist_test_split_from_a_system_folder_is_verified(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The shared folder has the two test files (and the training labels): enough for split="test".
+    monkeypatch.setitem(sources.SYSTEM_DIRS, "mnist", (REAL_MNIST,))
+    x_test, t_test = load_mnist(split="test", download=False)
+    assert x_test.shape == (10000, 784) and t_test[:5].tolist() == [7, 2, 1, 0, 4]
+    where = datasets.locate("mnist", split="test")
+    assert (where.source, where.folder, where.verified) == ("system", REAL_MNIST, True)
+    assert {c.detail for c in where.checks.values()} == {"MD5 of the gzip file"}
+    assert not list(env.cache.rglob("*.npz"))  # one split is never converted: the .npz holds all four
+    with pytest.raises(DatasetError, match="missing train-images-idx3-ubyte"):
+        load_mnist(download=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -507,6 +536,66 @@ def test_user_folders_are_not_checked_against_digests(env: Env, monkeypatch: pyt
 
 
 # --------------------------------------------------------------------------------------------
+# One split: split="test" needs only the two t10k files
+# --------------------------------------------------------------------------------------------
+
+
+def test_test_split_needs_only_the_test_files(env: Env) -> None:
+    folder = env.tmp / "user"
+    raw = make_set(folder)
+    for base in (TRAIN_X, TRAIN_T):
+        (folder / (base + ".gz")).unlink()
+    x, t = load_mnist(normalize=False, flatten=False, data_dir=folder, split="test")
+    np.testing.assert_array_equal(x[:, 0], raw["x_test"])
+    np.testing.assert_array_equal(t, raw["t_test"])
+    x, t = load_dataset("mnist", data_dir=folder, split="test", one_hot_label=True)
+    assert x.shape == (4, 784) and t.shape == (4, 10)
+    with pytest.raises(DatasetError, match=f"lacks {TRAIN_X}.*it needs all four IDX files") as info:
+        load_mnist(data_dir=folder)
+    assert info.value.cli_message().startswith(f"MNIST: --data-dir {folder} lacks {TRAIN_X}[.gz], {TRAIN_T}[.gz]")
+    with pytest.raises(DatasetError, match=f"it needs the two training files: {TRAIN_X}, {TRAIN_T}"):
+        load_mnist(data_dir=folder, split="train")
+    (folder / (TEST_T + ".gz")).unlink()
+    with pytest.raises(DatasetError, match=f"lacks {TEST_T}.*the two test files: {TEST_X}, {TEST_T}"):
+        load_fashion_mnist(data_dir=folder, split="test")
+
+
+def test_split_from_env_cache_and_npz(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    raw = make_set(env.tmp / "env")
+    (env.tmp / "env" / (TEST_X + ".gz")).unlink()
+    monkeypatch.setenv("CHAINRULE_DATA", str(env.tmp / "env"))
+    x, t = load_mnist(normalize=False, split="train", download=False)
+    assert x.shape == (6, 784) and t.tolist() == raw["t_train"].tolist()
+    monkeypatch.delenv("CHAINRULE_DATA")
+    official = make_set(env.cache / "mnist", seed=4)
+    monkeypatch.setitem(datasets.DIGESTS, "mnist", digests_of(env.cache / "mnist"))
+    x, t = load_mnist(normalize=False, flatten=False, split="test", download=False)
+    np.testing.assert_array_equal(x[:, 0], official["x_test"])
+    assert not list(env.cache.rglob("*.npz"))
+    raw_load(download=False)  # a full load converts; every split is served from the .npz after
+    with monkeypatch.context() as m:
+        _forbid_parsing(m)
+        x, t = load_mnist(normalize=False, flatten=False, split="test", download=False)
+    np.testing.assert_array_equal(t, official["t_test"])
+
+
+@pytest.mark.parametrize("split", ["validation", "TEST", 0])
+def test_bad_split_is_rejected(env: Env, split) -> None:
+    with pytest.raises(ValueError, match="load_mnist: split must be 'train', 'test' or None"):
+        load_mnist(split=split)
+    with pytest.raises(ValueError, match="load_dataset: split must be"):
+        load_dataset("spiral", split=split)
+
+
+def test_spiral_split() -> None:
+    train, test = load_spiral()
+    for name, expected in (("train", train), ("test", test)):
+        got = load_dataset("spiral", split=name)
+        np.testing.assert_array_equal(got[0], expected[0])
+        np.testing.assert_array_equal(got[1], expected[1])
+
+
+# --------------------------------------------------------------------------------------------
 # The converted .npz cache
 # --------------------------------------------------------------------------------------------
 
@@ -584,6 +673,42 @@ def test_unwritable_cache_only_costs_speed(env: Env, monkeypatch: pytest.MonkeyP
     assert_same(raw_load(data_dir=folder), raw)
 
 
+def test_cache_dir_follows_xdg_then_platformdirs(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    import platformdirs
+
+    assert datasets.cache_dir() == env.cache and datasets.cache_dir("mnist") == env.cache / "mnist"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    expected = Path(platformdirs.user_cache_dir("chainrule", appauthor=False))
+    assert datasets.cache_dir() == expected
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # invalid by the XDG spec: ignored
+    assert datasets.cache_dir() == expected
+    if sys.platform.startswith("linux"):
+        assert expected == env.tmp / "home" / ".cache" / "chainrule"  # where chainrule always looked
+        assert cache.legacy_cache_dir("mnist") is None
+
+
+def test_old_cache_is_still_read_where_the_platform_folder_differs(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    import platformdirs
+
+    # As on macOS: the platform's cache is ~/Library/Caches, chainrule used to write ~/.cache.
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    new = env.tmp / "home" / "Library" / "Caches" / "chainrule"
+    monkeypatch.setattr(platformdirs, "user_cache_dir", lambda appname, appauthor=None: str(new))
+    old = env.tmp / "home" / ".cache" / "chainrule" / "mnist"
+    assert datasets.cache_dir("mnist") == new / "mnist" and cache.legacy_cache_dir("mnist") == old
+    raw = make_set(old)
+    monkeypatch.setitem(datasets.DIGESTS, "mnist", digests_of(old))
+    before = sorted(p.name for p in old.iterdir())
+    assert_same(raw_load(download=False), raw)
+    assert list((new / "mnist").glob("mnist-*.npz"))  # converted into the new cache
+    assert sorted(p.name for p in old.iterdir()) == before  # the old cache is read, never written
+    write_file(old, TEST_T, idx_bytes(np.array([9, 9, 9, 9])))  # not official: reported, not deleted
+    shutil.rmtree(new)
+    with pytest.raises(DatasetError, match=f"old cache: {old} \\(failed verification: {TEST_T}.gz"):
+        raw_load(download=False)
+    assert (old / (TEST_T + ".gz")).is_file()
+
+
 # --------------------------------------------------------------------------------------------
 # Downloads from local mirrors
 # --------------------------------------------------------------------------------------------
@@ -601,6 +726,17 @@ def test_download_into_cache_then_offline(env: Env, mirror: MirrorServer, monkey
     monkeypatch.setitem(sources.MIRRORS, "mnist", (dead_url(),))
     assert_same(raw_load(), raw)
     assert len(mirror.requests) == 4
+
+
+def test_test_split_downloads_only_the_test_files(env: Env, mirror: MirrorServer, monkeypatch) -> None:
+    raw = serve_official_set(mirror, monkeypatch)
+    mirror.routes["good"] = "serve"
+    monkeypatch.setitem(sources.MIRRORS, "mnist", (mirror.url("good"),))
+    x, t = load_mnist(normalize=False, flatten=False, split="test")
+    np.testing.assert_array_equal(x[:, 0], raw["x_test"])
+    assert [p for p, _ in mirror.requests] == [f"/good/{TEST_X}.gz", f"/good/{TEST_T}.gz"]
+    assert_same(raw_load(), raw)  # a full load then fetches the other two
+    assert [p for p, _ in mirror.requests][2:] == [f"/good/{TRAIN_X}.gz", f"/good/{TRAIN_T}.gz"]
 
 
 def test_download_false_never_touches_the_network(env: Env, mirror: MirrorServer, monkeypatch) -> None:
@@ -863,6 +999,143 @@ def test_load_dataset_spiral_ignores_file_loader_arguments(env: Env) -> None:
         np.testing.assert_array_equal(got[1][1], expected[1][1])
     with pytest.raises(DatasetError, match="data_dir applies to mnist and fashion-mnist; spiral is generated"):
         load_dataset("spiral", data_dir="x")
+
+
+# --------------------------------------------------------------------------------------------
+# What a missing data set's error carries, locate() and download_dataset()
+# --------------------------------------------------------------------------------------------
+
+
+def test_not_found_error_carries_the_facts(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_set(env.system)
+    (env.system / (TRAIN_X + ".gz")).unlink()
+    monkeypatch.setenv("CHAINRULE_DATA", str(env.tmp / "nowhere"))
+    with pytest.raises(DatasetNotFoundError) as info:
+        load_mnist(download=False)
+    err = info.value
+    assert isinstance(err, DatasetError) and (err.dataset, err.title) == ("mnist", "MNIST")
+    assert err.needed == IDX_FILES and err.cache == env.cache / "mnist"
+    assert err.failed_download is None and err.tried == ()
+    assert [(p.source, p.folder, p.why) for p in err.looked] == [
+        ("$CHAINRULE_DATA", env.tmp / "nowhere" / "mnist", "no such folder"),
+        ("$CHAINRULE_DATA", env.tmp / "nowhere", "no such folder"),
+        ("cache", env.cache / "mnist", "no such folder"),
+        ("system", env.system, f"missing {TRAIN_X}"),
+    ]
+    assert str(err).startswith("MNIST not found and download=False.\nLooked in:\n  - $CHAINRULE_DATA: ")
+    assert err.cli_message() == str(err)  # the CLI words it from the fields
+    monkeypatch.delenv("CHAINRULE_DATA")
+    with pytest.raises(DatasetNotFoundError) as info:
+        load_mnist(download=False, split="test")
+    assert info.value.needed == (TEST_X, TEST_T) and str(info.value.looked[0]) == "$CHAINRULE_DATA: not set"
+    assert "holding the two test files" in str(info.value)
+
+
+def test_failed_download_error_names_the_file_and_every_mirror(env: Env, mirror: MirrorServer, monkeypatch) -> None:
+    serve_official_set(mirror, monkeypatch)
+    mirror.routes["missing"] = "404"
+    urls = (mirror.url("missing"), dead_url())
+    monkeypatch.setitem(sources.MIRRORS, "mnist", urls)
+    with pytest.raises(DatasetNotFoundError) as info:
+        load_mnist(split="test")
+    err = info.value
+    assert err.failed_download == TEST_X and err.needed == (TEST_X, TEST_T)
+    assert [line.split(": ", 1)[0] for line in err.tried] == [url + TEST_X + ".gz" for url in urls]
+    assert "HTTP 404" in err.tried[0] and "cannot connect" in err.tried[1]
+    assert str(err).startswith(f"MNIST: could not download {TEST_X}.gz from any mirror.")
+
+
+def test_locate_follows_the_lookup_chain_and_changes_nothing(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(DatasetNotFoundError):
+        datasets.locate("mnist")
+    make_set(env.system)
+    monkeypatch.setitem(datasets.DIGESTS, "mnist", digests_of(env.system))
+    where = datasets.locate("mnist")
+    assert (where.source, where.folder, where.official, where.verified, where.converted) == (
+        "system",
+        env.system,
+        True,
+        True,
+        False,
+    )
+    assert sorted(where.files) == sorted(IDX_FILES) and all(c.ok for c in where.checks.values())
+    assert [p.source for p in where.looked] == ["$CHAINRULE_DATA", "cache"]
+    shutil.copytree(env.system, env.cache / "mnist")
+    (env.cache / "mnist" / (TEST_T + ".gz")).write_bytes(b"damaged")
+    where = datasets.locate("mnist")
+    assert where.source == "system" and "failed verification" in where.looked[-1].why
+    assert (env.cache / "mnist" / (TEST_T + ".gz")).read_bytes() == b"damaged"  # locate deletes nothing
+    shutil.copy(env.system / (TEST_T + ".gz"), env.cache / "mnist")
+    assert datasets.locate("mnist").source == "cache"
+    user = env.tmp / "user"
+    make_set(user, seed=9, label_offset=1)
+    monkeypatch.setenv("CHAINRULE_DATA", str(user))
+    where = datasets.locate("mnist")
+    assert (where.source, where.folder, where.official, where.verified, dict(where.checks)) == (
+        "$CHAINRULE_DATA",
+        user,
+        False,
+        False,
+        {},
+    )
+    checked = datasets.locate("mnist", check_digests=True)
+    assert not checked.verified and not any(c.ok for c in checked.checks.values())
+    assert {c.detail for c in checked.checks.values()} == {"digest does not match the official file"}
+    where = datasets.locate("mnist", data_dir=env.system, check_digests=True)
+    assert (where.source, where.verified) == ("data_dir", True)
+    assert not list(env.tmp.rglob("*.npz"))
+
+
+def test_locate_a_converted_copy_alone(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_set(env.system)
+    monkeypatch.setitem(datasets.DIGESTS, "mnist", digests_of(env.system))
+    raw_load(download=False)
+    shutil.rmtree(env.system)
+    where = datasets.locate("mnist", split="test")
+    assert (where.source, where.folder, where.converted, where.verified, dict(where.files)) == (
+        "cache",
+        env.cache / "mnist",
+        True,
+        True,
+        {},
+    )
+    with pytest.raises(DatasetError, match="locate: no files are known for data set 'spiral'"):
+        datasets.locate("spiral")
+
+
+def test_download_dataset_fills_the_cache_once(env: Env, mirror: MirrorServer, monkeypatch, capsys) -> None:
+    raw = serve_official_set(mirror, monkeypatch)
+    mirror.routes["good"] = "serve"
+    monkeypatch.setitem(sources.MIRRORS, "mnist", (mirror.url("good"),))
+    make_set(env.system)  # found elsewhere or not, the download goes to the cache
+    bars: list[RecordingBar] = []
+
+    def factory(name: str, total: int | None) -> RecordingBar:
+        bars.append(RecordingBar(name, total))
+        return bars[-1]
+
+    done = datasets.download_dataset("mnist", progress=factory)
+    folder = env.cache / "mnist"
+    assert done.folder == folder and done.kept == () and done.replaced == ()
+    assert done.downloaded == tuple(folder / (base + ".gz") for base in IDX_FILES)
+    assert [bar.name for bar in bars] == [base + ".gz" for base in IDX_FILES]
+    assert capsys.readouterr() == ("", "")
+    again = datasets.download_dataset("mnist")
+    assert again.downloaded == () and again.kept == done.downloaded and len(mirror.requests) == 4
+    (folder / (TRAIN_T + ".gz")).write_bytes(b"damaged")
+    fixed = datasets.download_dataset("mnist")
+    assert fixed.replaced == (folder / (TRAIN_T + ".gz"),) and fixed.downloaded == (folder / (TRAIN_T + ".gz"),)
+    assert_same(raw_load(download=False), raw)
+    assert no_temp_files(env.cache)
+    monkeypatch.setitem(sources.MIRRORS, "mnist", (dead_url(),))
+    (folder / (TEST_X + ".gz")).unlink()
+    with pytest.raises(DatasetNotFoundError) as info:
+        datasets.download_dataset("mnist")
+    assert info.value.failed_download == TEST_X and info.value.looked == ()
+    with pytest.raises(DatasetError, match="download_dataset: no files are known for data set 'spiral'"):
+        datasets.download_dataset("spiral")
+    with pytest.raises(ValueError, match="download_dataset: progress must be"):
+        datasets.download_dataset("mnist", progress="yes")
 
 
 # --------------------------------------------------------------------------------------------

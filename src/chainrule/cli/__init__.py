@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from chainrule._version import __version__
 from chainrule.checkpoint import CheckpointError
-from chainrule.cli import evaluate, filters, gradcheck, graph, predict, train
+from chainrule.cli import data, evaluate, filters, gradcheck, graph, predict, train
 from chainrule.cli.options import UsageError
 from chainrule.datasets import DatasetError
 from chainrule.runs import RunError
@@ -23,7 +23,7 @@ from chainrule.train import TrainingDiverged
 __all__ = ["SUBCOMMANDS", "UsageError", "build_parser", "main"]
 
 # Subcommand modules, in the order `chainrule --help` lists them.
-SUBCOMMANDS = (train, evaluate, predict, gradcheck, graph, filters)
+SUBCOMMANDS = (train, evaluate, predict, data, gradcheck, graph, filters)
 # Errors a user can cause: one line on stderr, exit status 2. (CheckpointError and RunError are
 # ValueErrors; they are named for the reader.)
 _USER_ERRORS = (UsageError, RunError, CheckpointError, DatasetError, TrainingDiverged, ValueError, OSError)
@@ -69,6 +69,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("chainrule: interrupted", file=sys.stderr)
         return 130
     except _USER_ERRORS as exc:
-        message = exc.cli_message() if isinstance(exc, RunError) else str(exc)
+        message = exc.cli_message() if isinstance(exc, (RunError, DatasetError)) else str(exc)
         print(f"chainrule {args.command}: error: {message}", file=sys.stderr)
         return 2

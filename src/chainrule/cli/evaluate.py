@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 
 from chainrule.checkpoint import load_checkpoint
-from chainrule.cli.options import UsageError, positive_int
-from chainrule.datasets import DATASET_NAMES, load_dataset
+from chainrule.cli.options import UsageError, dataset_not_found, positive_int
+from chainrule.datasets import DATASET_NAMES, DatasetNotFoundError, load_dataset
 from chainrule.runs import recorded_dataset
 from chainrule.train import DEFAULT_EVAL_BATCH, evaluate
 
@@ -30,7 +30,9 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("model", metavar="MODEL", help="checkpoint file or run folder")
     p.add_argument("--dataset", choices=DATASET_NAMES, default=None, help="default: the one the model was trained on")
-    p.add_argument("--data-dir", metavar="DIR", default=None, help="folder holding the four IDX files")
+    p.add_argument(
+        "--data-dir", metavar="DIR", default=None, help="folder holding the two test files (t10k-*-ubyte[.gz])"
+    )
     p.add_argument(
         "--batch-size", type=positive_int, default=DEFAULT_EVAL_BATCH, metavar="B", help="rows evaluated at once"
     )
@@ -57,13 +59,17 @@ def run(args: argparse.Namespace) -> int:
     images = len(model.input_shape) == 3  # a convolutional network takes (N, C, H, W)
     if images and name == "spiral":
         raise UsageError(f"the model takes images of shape {model.input_shape}; spiral holds 2-D points")
-    _, (x_test, t_test) = load_dataset(
-        name,
-        dtype=dtype,
-        data_dir=data_dir if name != "spiral" else None,
-        progress=sys.stderr.isatty(),
-        **({"flatten": False} if images else {}),
-    )
+    try:
+        x_test, t_test = load_dataset(  # the test split only: a folder of the two t10k files will do
+            name,
+            split="test",
+            dtype=dtype,
+            data_dir=data_dir if name != "spiral" else None,
+            progress=sys.stderr.isatty(),
+            **({"flatten": False} if images else {}),
+        )
+    except DatasetNotFoundError as exc:
+        raise dataset_not_found(exc) from None  # the model's own data set: no other is offered
     if images and x_test.shape[1:] != model.input_shape:
         raise UsageError(
             f"the model takes images of shape {model.input_shape} but {name} has {x_test.shape[1:]}; "

@@ -1,4 +1,5 @@
-"""What the subcommands share: the ``UsageError`` they raise and the argparse types of their options.
+"""What the subcommands share: the ``UsageError`` they raise, the argparse types of their
+options and the command line's account of a missing data set.
 
 Each option type parses the text, then checks the value with the library's own validators
 (:mod:`chainrule._checks`), so a rule such as "a positive integer" is written once; the
@@ -8,13 +9,15 @@ message is the command line's: ``expected a positive integer, got '0'``.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from chainrule._checks import check_fraction, check_int, check_real
+from chainrule.datasets import IDX_FILES, DatasetError, DatasetNotFoundError, locate
 
 __all__ = [
     "UsageError",
+    "dataset_not_found",
     "non_negative_float",
     "non_negative_int",
     "positive_float",
@@ -73,3 +76,64 @@ def weight_init(text: str) -> str | float:
     except argparse.ArgumentTypeError:
         msg = f"expected 'he', 'xavier' or a positive std such as 0.01, got {text!r}"
         raise argparse.ArgumentTypeError(msg) from None
+
+
+def dataset_not_found(
+    exc: DatasetNotFoundError, *, switch_to: Sequence[str] = (), data_dir_option: bool = True
+) -> UsageError:
+    """The command line's account of a data set that is nowhere: one line saying what failed,
+    then the ways out as options and commands to type, then where it looked and what it tried.
+
+    ``switch_to``: data sets ``--dataset`` could name instead (one with files is offered only
+    when it is found on this machine, with its folder); ``data_dir_option``: whether the command
+    has ``--data-dir``. The library's message (``str(exc)``) speaks Python; this is built from
+    the error's fields.
+    """
+    name, title = exc.dataset, exc.title
+    if len(exc.needed) < len(IDX_FILES):  # one split's two files
+        kind = "test" if exc.needed[0].startswith("t10k") else "training"
+        what, verb, count = f"{title}'s {kind} files", "are", "two"
+    else:
+        what, verb, count = title, "is", "four"
+    if exc.failed_download is None:
+        head = f"{what} {verb} not on this machine"
+    elif exc.looked:
+        head = f"{what} {verb} not on this machine and could not be downloaded"
+    else:  # `chainrule data download`: nothing was looked for, the download itself failed
+        head = f"could not download {title}: no mirror delivered {exc.failed_download}.gz"
+
+    ways: list[tuple[str, str]] = []
+    holding = f"a folder holding the {count} files {', '.join(exc.needed)} (each may be gzipped)"
+    if data_dir_option:
+        ways.append(("--data-dir DIR", holding))
+        ways.append(("export CHAINRULE_DATA=DIR", f"the same, for every command (or DIR/{name}/ holds them)"))
+    else:
+        ways.append(("export CHAINRULE_DATA=DIR", f"{holding}, or DIR/{name}/ holds them"))
+    if name == "fashion-mnist":
+        ways.append(("sudo apt-get install dataset-fashion-mnist", "on Debian and Ubuntu; found automatically"))
+    download = f"chainrule data download {name}"
+    if exc.failed_download is None:
+        ways.append((download, f"fetches and verifies them into {exc.cache}"))
+    elif exc.looked:
+        ways.append((download, "where there is network; then copy the folder it prints to DIR"))
+    else:
+        ways.append(
+            ("copy into the cache", f"the official .gz files, fetched where there is network, into {exc.cache}")
+        )
+    for other in switch_to:
+        if other == "spiral":
+            ways.append(("--dataset spiral", "built in, needs no files"))
+            continue
+        try:
+            where = locate(other)
+        except DatasetError:
+            continue
+        ways.append((f"--dataset {other}", f"found in {where.folder}"))
+
+    width = max(len(way) for way, _ in ways)
+    lines = [head, "Ways out:", *(f"  {way:<{width}}  {why}" for way, why in ways)]
+    if exc.looked:
+        lines += ["Looked in:", *(f"  {place}" for place in exc.looked)]
+    if exc.failed_download is not None:
+        lines += [f"Tried, for {exc.failed_download}.gz:", *(f"  {line}" for line in exc.tried or ["(no mirrors)"])]
+    return UsageError("\n".join(lines))

@@ -15,6 +15,7 @@ from typing import Any
 
 from chainrule.cli.options import (
     UsageError,
+    dataset_not_found,
     non_negative_float,
     non_negative_int,
     positive_float,
@@ -22,10 +23,10 @@ from chainrule.cli.options import (
     probability,
     weight_init,
 )
-from chainrule.datasets import DATASET_NAMES
+from chainrule.datasets import DATASET_NAMES, DatasetNotFoundError
 from chainrule.models import ACTIVATIONS, DTYPE_NAMES, MODEL_NAMES
 from chainrule.optim import OPTIMIZERS
-from chainrule.runs import DEFAULT_SETTINGS, resume_run, start_run
+from chainrule.runs import CONV_MODELS, DEFAULT_SETTINGS, resume_run, start_run
 from chainrule.train import MONITORS, SCHEDULES
 
 __all__ = ["register", "run"]
@@ -137,6 +138,13 @@ def _given(args: argparse.Namespace) -> dict[str, Any]:
     return {k: getattr(args, k) for k in DEFAULT_SETTINGS if getattr(args, k, None) is not None}
 
 
+def _other_datasets(failed: str, given: dict[str, Any]) -> list[str]:
+    """The data sets a run of these settings could use instead of ``failed``: images for the
+    convolutional networks, any for the others."""
+    model = given.get("model", DEFAULT_SETTINGS["model"])
+    return [name for name in DATASET_NAMES if name != failed and not (name == "spiral" and model in CONV_MODELS)]
+
+
 def run(args: argparse.Namespace) -> int:
     given = _given(args)
     # Keras' verbose: 1 a bar (where someone watches) and a line per epoch, 2 the lines, 0 neither.
@@ -145,14 +153,20 @@ def run(args: argparse.Namespace) -> int:
     if args.resume is not None:
         if args.out is not None:
             raise UsageError("--resume continues the run in its own folder; leave out --out")
-        run_ = resume_run(args.resume, given, data_progress=data_progress)
+        try:
+            run_ = resume_run(args.resume, given, data_progress=data_progress)
+        except DatasetNotFoundError as exc:
+            raise dataset_not_found(exc) from None  # a run keeps its data set: only the folder can change
         if run_.trainer.done:
             print(
                 f"the run in {run_.folder} has already reached its end (iteration {run_.trainer.iteration})",
                 file=sys.stderr,
             )
     else:
-        run_ = start_run(given, out=args.out, argv=sys.argv[1:], data_progress=data_progress)
+        try:
+            run_ = start_run(given, out=args.out, argv=sys.argv[1:], data_progress=data_progress)
+        except DatasetNotFoundError as exc:
+            raise dataset_not_found(exc, switch_to=_other_datasets(exc.dataset, given)) from None
     trainer, out_dir = run_.trainer, run_.folder
 
     try:

@@ -9,21 +9,30 @@ Every loader returns the book's shape, ``(x_train, t_train), (x_test, t_test)``:
 
 MNIST-style files are looked for, in this order: ``data_dir`` (if given), ``$CHAINRULE_DATA``
 (first its ``<dataset>/`` subfolder, then the folder itself), the converted ``.npz`` and the
-downloaded files in the user cache (``$XDG_CACHE_HOME/chainrule/<dataset>/``, else
-``~/.cache/chainrule/<dataset>/``), the system folders in :data:`SYSTEM_DIRS` (Debian's
-``dataset-fashion-mnist`` package), and finally the mirrors in :data:`MIRRORS` when
+downloaded files in the user cache (:func:`cache_dir`: ``$XDG_CACHE_HOME/chainrule/<dataset>/``,
+else the platform's user cache folder from ``platformdirs``, ``~/.cache`` on Linux), the old
+``~/.cache/chainrule/<dataset>/`` where that differs, the system folders in :data:`SYSTEM_DIRS`
+(Debian's ``dataset-fashion-mnist`` package), and finally the mirrors in :data:`MIRRORS` when
 ``download=True``. Files in folders the user names are checked structurally only (so you can
 bring your own IDX data); files in the cache, in system folders and downloaded files must also
-match :data:`DIGESTS`. Every problem with the data raises :class:`DatasetError`. Downloads
-report progress only when asked (``progress=True`` for a tqdm bar, or a callable factory).
+match :data:`DIGESTS`. ``split="test"`` (or ``"train"``) loads one split and needs only its
+two files. Every problem with the data raises :class:`DatasetError`; a data set found nowhere
+raises its subclass :class:`DatasetNotFoundError`, whose fields (where it looked, what it
+tried) let a front end word the ways out itself. Downloads report progress only when asked
+(``progress=True`` for a tqdm bar, or a callable factory).
+
+:func:`locate` says where a data set would be loaded from (and whether its files match the
+official digests) without loading or downloading; :func:`download_dataset` fetches the official
+files into the user cache; ``chainrule data`` is their command line.
 
 The modules, each importing only those listed before it:
 
-- ``errors``: :class:`DatasetError`;
+- ``errors``: :class:`DatasetError`, :class:`DatasetNotFoundError` and its :class:`Place` entries;
 - ``idx``: the IDX format (reading, gunzipping, parsing), :data:`IDX_FILES`, :class:`Digest`;
 - ``cache``: :func:`cache_dir` and the converted ``.npz`` copies kept there;
 - ``download``: HTTP downloads (:data:`TIMEOUT`), verified, trying mirrors in turn;
-- ``sources``: the lookup chain above and its tables :data:`DIGESTS`, :data:`MIRRORS`, :data:`SYSTEM_DIRS`;
+- ``sources``: the lookup chain above and its tables :data:`DIGESTS`, :data:`MIRRORS`,
+  :data:`SYSTEM_DIRS`; :func:`locate` and :func:`download_dataset`;
 - ``convert``: the book's conventions (scaling, flattening, one-hot);
 - ``spiral``, ``mnist``: the loaders; ``catalog``: the data sets by name and :func:`load_dataset`.
 
@@ -35,10 +44,19 @@ from chainrule.datasets.cache import cache_dir
 from chainrule.datasets.catalog import CLASS_NAMES, DATASET_NAMES, load_dataset
 from chainrule.datasets.convert import shuffle_dataset
 from chainrule.datasets.download import TIMEOUT
-from chainrule.datasets.errors import DatasetError
+from chainrule.datasets.errors import DatasetError, DatasetNotFoundError, Place
 from chainrule.datasets.idx import IDX_FILES, Digest
 from chainrule.datasets.mnist import load_fashion_mnist, load_mnist
-from chainrule.datasets.sources import DIGESTS, MIRRORS, SYSTEM_DIRS
+from chainrule.datasets.sources import (
+    DIGESTS,
+    MIRRORS,
+    SYSTEM_DIRS,
+    Downloaded,
+    FileCheck,
+    Location,
+    download_dataset,
+    locate,
+)
 from chainrule.datasets.spiral import load_spiral
 
 __all__ = [
@@ -50,11 +68,18 @@ __all__ = [
     "IDX_FILES",
     "TIMEOUT",
     "DatasetError",
+    "DatasetNotFoundError",
     "Digest",
+    "Downloaded",
+    "FileCheck",
+    "Location",
+    "Place",
     "cache_dir",
+    "download_dataset",
     "load_dataset",
     "load_fashion_mnist",
     "load_mnist",
     "load_spiral",
+    "locate",
     "shuffle_dataset",
 ]

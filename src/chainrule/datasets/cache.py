@@ -19,7 +19,15 @@ import numpy as np
 from chainrule._files import atomic_file
 from chainrule.datasets.idx import IDX_FILES, Digest
 
-__all__ = ["cache_dir", "official_npz_path", "read_npz", "unlink_quietly", "user_npz_path", "write_npz"]
+__all__ = [
+    "cache_dir",
+    "legacy_cache_dir",
+    "official_npz_path",
+    "read_npz",
+    "unlink_quietly",
+    "user_npz_path",
+    "write_npz",
+]
 
 # Bump when the layout of the converted .npz changes, so old caches are never read.
 _NPZ_FORMAT = 1
@@ -27,13 +35,37 @@ _NPZ_KEYS = ("x_train", "t_train", "x_test", "t_test")
 
 
 def cache_dir(dataset: str | None = None) -> Path:
-    """The user cache folder: ``$XDG_CACHE_HOME/chainrule`` (else ``~/.cache/chainrule``),
-    or its ``<dataset>/`` subfolder. Nothing is created."""
+    """The user cache folder ``<cache>/chainrule``, or its ``<dataset>/`` subfolder. Nothing is created.
+
+    ``<cache>`` is ``$XDG_CACHE_HOME`` when it is set to an absolute path (on every platform),
+    else the platform's user cache folder from ``platformdirs``: ``~/.cache`` on Linux,
+    ``~/Library/Caches`` on macOS, ``%LOCALAPPDATA%`` on Windows.
+    """
     xdg = os.environ.get("XDG_CACHE_HOME", "")
     # The XDG spec says relative paths in $XDG_CACHE_HOME are invalid and must be ignored.
-    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
-    root = base / "chainrule"
+    if xdg and os.path.isabs(xdg):
+        root = Path(xdg) / "chainrule"
+    else:
+        import platformdirs  # a dependency, imported here so that `import chainrule` needs NumPy only
+
+        # appauthor=False: on Windows %LOCALAPPDATA%\chainrule\Cache, not chainrule\chainrule\Cache.
+        root = Path(platformdirs.user_cache_dir("chainrule", appauthor=False))
+        if not root.is_absolute():  # older platformdirs take a relative $XDG_CACHE_HOME as it is
+            root = Path.home() / ".cache" / "chainrule"
     return root / dataset if dataset else root
+
+
+def legacy_cache_dir(dataset: str | None = None) -> Path | None:
+    """``~/.cache/chainrule`` (or its ``<dataset>/`` subfolder), where chainrule kept its cache before
+    it asked ``platformdirs``, when that is not :func:`cache_dir` (macOS, Windows without
+    ``$XDG_CACHE_HOME``); else None. Files there are still read, checked like a system folder's."""
+    old = Path.home() / ".cache" / "chainrule"
+    if os.path.normcase(os.path.abspath(old)) == os.path.normcase(os.path.abspath(cache_dir())):
+        return None
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    if xdg and os.path.isabs(xdg):
+        return None  # the old rule used $XDG_CACHE_HOME too: nothing was ever written to ~/.cache
+    return old / dataset if dataset else old
 
 
 def official_npz_path(name: str, digests: Mapping[str, Digest]) -> Path:

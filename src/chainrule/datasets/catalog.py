@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, overload
 
-from chainrule.datasets.convert import Split
+from chainrule.datasets.convert import Split, check_split
 from chainrule.datasets.errors import DatasetError
 from chainrule.datasets.mnist import load_fashion_mnist, load_mnist
 from chainrule.datasets.spiral import load_spiral
@@ -33,16 +33,26 @@ CLASS_NAMES: dict[str, tuple[str, ...]] = {
 }
 
 
-def load_dataset(name: str, **kwargs: Any) -> tuple[Split, Split]:
+@overload
+def load_dataset(name: str, *, split: None = None, **kwargs: Any) -> tuple[Split, Split]: ...
+
+
+@overload
+def load_dataset(name: str, *, split: Literal["train", "test"], **kwargs: Any) -> Split: ...
+
+
+def load_dataset(name: str, *, split: str | None = None, **kwargs: Any) -> tuple[Split, Split] | Split:
     """Load a data set by name: one of :data:`DATASET_NAMES` ("mnist", "fashion-mnist", "spiral").
 
     Keyword arguments go to :func:`load_mnist`, :func:`load_fashion_mnist` or
     :func:`load_spiral`, so ``(x_train, t_train), (x_test, t_test)`` have the shapes those
-    describe. For the generated spiral, ``download`` and ``progress`` are accepted and ignored
-    (there is nothing to download), as is ``data_dir=None``; any other ``data_dir`` raises
-    :class:`DatasetError`. An unknown name raises :class:`DatasetError` listing the valid ones.
+    describe; ``split="train"`` or ``"test"`` returns that split alone (for the file data sets,
+    only its two files are needed). For the generated spiral, ``download`` and ``progress`` are
+    accepted and ignored (there is nothing to download), as is ``data_dir=None``; any other
+    ``data_dir`` raises :class:`DatasetError`. An unknown name raises :class:`DatasetError`
+    listing the valid ones.
     """
-    loaders: dict[str, Callable[..., tuple[Split, Split]]] = {
+    loaders: dict[str, Callable[..., Any]] = {
         "mnist": load_mnist,
         "fashion-mnist": load_fashion_mnist,
         "spiral": load_spiral,
@@ -61,4 +71,9 @@ def load_dataset(name: str, **kwargs: Any) -> tuple[Split, Split]:
             )
         kwargs.pop("download", None)
         kwargs.pop("progress", None)
-    return loaders[key](**kwargs)
+        check_split(split, "load_dataset")
+        train, test = load_spiral(**kwargs)
+        if split is None:
+            return train, test
+        return train if split == "train" else test
+    return loaders[key](split=split, **kwargs)

@@ -9,10 +9,16 @@ import numpy as np
 
 from chainrule._rng import as_generator
 
-__all__ = ["Split", "one_hot", "shuffle_dataset", "to_book_format"]
+__all__ = ["Split", "check_split", "one_hot", "shuffle_dataset", "to_book_format"]
 
 #: One split of a data set: ``(x, t)``.
 Split = tuple[np.ndarray, np.ndarray]
+
+
+def check_split(split: Any, func: str) -> None:
+    """``split`` must be None (both splits), "train" or "test"; else ``ValueError`` naming ``func``."""
+    if split is not None and split not in ("train", "test"):
+        raise ValueError(f"{func}: split must be 'train', 'test' or None (both), got {split!r}")
 
 
 def one_hot(t: np.ndarray, n_classes: int, dtype: np.dtype) -> np.ndarray:
@@ -24,16 +30,18 @@ def one_hot(t: np.ndarray, n_classes: int, dtype: np.dtype) -> np.ndarray:
 
 def to_book_format(
     raw: Mapping[str, np.ndarray], normalize: bool, flatten: bool, one_hot_label: bool, dtype: np.dtype
-) -> tuple[Split, Split]:
-    """``(x_train, t_train), (x_test, t_test)`` from the raw uint8 arrays x_* ``(N, rows, cols)``, t_* ``(N,)``.
+) -> tuple[Split, Split] | Split:
+    """``(x_train, t_train), (x_test, t_test)`` from the raw uint8 arrays x_* ``(N, rows, cols)``, t_* ``(N,)``;
+    just ``(x, t)`` when ``raw`` holds one split.
 
     x: ``(N, rows*cols)`` when ``flatten``, else ``(N, 1, rows, cols)``; in ``dtype`` scaled to
     [0, 1] when ``normalize``, else uint8. t: int64 ``(N,)``, or one-hot ``(N, C)`` in ``dtype``
     with C = max(10, largest label + 1). ``dtype`` must be a float dtype when it is used.
     """
-    n_classes = max(10, int(max(raw["t_train"].max(initial=0), raw["t_test"].max(initial=0))) + 1)
+    splits = [split for split in ("train", "test") if f"x_{split}" in raw]
+    n_classes = max(10, max(int(raw[f"t_{split}"].max(initial=0)) for split in splits) + 1)
     out: list[Split] = []
-    for split in ("train", "test"):
+    for split in splits:
         x, t = raw[f"x_{split}"], raw[f"t_{split}"].astype(np.int64)
         if normalize:
             x = x.astype(dtype)
@@ -42,7 +50,7 @@ def to_book_format(
         if one_hot_label:
             t = one_hot(t, n_classes, dtype)
         out.append((x, t))
-    return out[0], out[1]
+    return out[0] if len(out) == 1 else (out[0], out[1])
 
 
 def shuffle_dataset(x: Any, t: Any, *, seed: int | np.random.Generator | None = None) -> Split:

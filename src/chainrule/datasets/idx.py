@@ -23,7 +23,17 @@ import numpy as np
 
 from chainrule.datasets.errors import DatasetError
 
-__all__ = ["IDX_FILES", "Digest", "assemble", "digest_ok", "parse_idx", "read_idx_bytes"]
+__all__ = [
+    "IDX_FILES",
+    "SPLITS",
+    "Digest",
+    "assemble",
+    "digest_match",
+    "digest_ok",
+    "parse_idx",
+    "read_idx_bytes",
+    "split_files",
+]
 
 #: The four IDX files of an MNIST-style data set (base names; each may also carry ``.gz``).
 IDX_FILES: tuple[str, ...] = (
@@ -32,6 +42,8 @@ IDX_FILES: tuple[str, ...] = (
     "t10k-images-idx3-ubyte",
     "t10k-labels-idx1-ubyte",
 )
+#: The splits of a data set and the prefix of their files.
+SPLITS: dict[str, str] = {"train": "train", "test": "t10k"}
 
 _IDX_UINT8 = 0x08
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -42,6 +54,14 @@ class Digest(NamedTuple):
 
     gzip_md5: str | None
     sha256: str | None
+
+
+def split_files(split: str | None) -> tuple[str, ...]:
+    """The IDX files (base names) one split needs: images then labels; all four for ``split=None``."""
+    if split is None:
+        return IDX_FILES
+    prefix = SPLITS[split]
+    return (f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte")
 
 
 def read_idx_bytes(path: Path) -> tuple[bytes, str | None]:
@@ -94,23 +114,34 @@ def parse_idx(data: bytes, path: Path) -> np.ndarray:
 def digest_ok(digest: Digest | None, gz_md5: str | None, data: bytes) -> bool:
     """Whether a file is official: its gzip MD5 ``gz_md5`` or the SHA-256 of its IDX bytes
     ``data`` matches ``digest`` (so recompressed copies pass too). No digest: not official."""
+    return digest_match(digest, gz_md5, data) is not None
+
+
+def digest_match(digest: Digest | None, gz_md5: str | None, data: bytes) -> str | None:
+    """Which digest of an official file matches (see :func:`digest_ok`): "MD5 of the gzip file"
+    or "SHA-256 of the content"; None when neither does."""
     if digest is None:
-        return False
+        return None
     if gz_md5 is not None and digest.gzip_md5 is not None and gz_md5 == digest.gzip_md5:
-        return True
-    return digest.sha256 is not None and hashlib.sha256(data).hexdigest() == digest.sha256
+        return "MD5 of the gzip file"
+    if digest.sha256 is not None and hashlib.sha256(data).hexdigest() == digest.sha256:
+        return "SHA-256 of the content"
+    return None
 
 
 def assemble(arrays: Mapping[str, np.ndarray], files: Mapping[str, Path]) -> dict[str, np.ndarray]:
-    """Name the parsed arrays of the four files: x_train, x_test ``(N, rows, cols)``, t_train, t_test ``(N,)``.
+    """Name the parsed arrays of the files: x_train, x_test ``(N, rows, cols)``, t_train, t_test ``(N,)``.
 
-    ``arrays`` and ``files`` are keyed by the base names in :data:`IDX_FILES`. Checks the roles
-    (images ndim 3, labels ndim 1), that images and labels agree in count and that training and
-    test images have the same size; ``files`` names the culprits in the messages.
+    ``arrays`` and ``files`` are keyed by the base names in :data:`IDX_FILES`: all four, or the
+    two of one split (then only that split's arrays are returned). Checks the roles (images
+    ndim 3, labels ndim 1), that images and labels agree in count and that training and test
+    images have the same size; ``files`` names the culprits in the messages.
     """
     raw: dict[str, np.ndarray] = {}
-    for split, prefix in (("train", "train"), ("test", "t10k")):
+    for split, prefix in SPLITS.items():
         images_name, labels_name = f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"
+        if images_name not in arrays and labels_name not in arrays:
+            continue
         x, t = arrays[images_name], arrays[labels_name]
         if x.ndim != 3:
             raise DatasetError(
@@ -123,7 +154,7 @@ def assemble(arrays: Mapping[str, np.ndarray], files: Mapping[str, Path]) -> dic
                 f"{files[images_name]} holds {x.shape[0]} images but {files[labels_name]} holds {t.shape[0]} labels"
             )
         raw[f"x_{split}"], raw[f"t_{split}"] = x, t
-    if raw["x_train"].shape[1:] != raw["x_test"].shape[1:]:
+    if "x_train" in raw and "x_test" in raw and raw["x_train"].shape[1:] != raw["x_test"].shape[1:]:
         raise DatasetError(
             f"training images are {raw['x_train'].shape[1:]} but test images are {raw['x_test'].shape[1:]} "
             f"({files['train-images-idx3-ubyte']}, {files['t10k-images-idx3-ubyte']})"
