@@ -87,3 +87,34 @@ def test_fashion_preparation_fits_the_longer_edge_to_28_and_centres():
     assert out[:, :6].max() == 0.0 and out[:, 22:].max() == 0.0  # background black
     digit = to_mnist(photo)
     assert np.flatnonzero(digit.max(axis=1) > 0.5).size == 20
+
+
+def test_photos_of_real_garments_are_prepared_like_fashion_mnist():
+    """Test images re-photographed (dark on white, padded off-centre, 3x larger) come back close to
+    the originals through the fashion preparation, and not through MNIST's digit preparation."""
+    from chainrule.datasets import DatasetError, load_fashion_mnist
+    from chainrule.models import TwoLayerNet
+    from chainrule.optim import SGD
+
+    try:
+        (x, t), (xt, _) = load_fashion_mnist(download=False)
+    except DatasetError:
+        pytest.skip("Fashion-MNIST is not on this machine (apt-get install dataset-fashion-mnist)")
+    net = TwoLayerNet(784, 50, 10, seed=0)
+    rng, opt = np.random.default_rng(0), SGD(lr=0.1)
+    for _ in range(1200):
+        batch = rng.choice(len(x), 100)
+        opt.update(net.params, net.gradient(x[batch], t[batch]))
+    n = 300
+    photos = []
+    for image in xt[:n].reshape(n, 28, 28):
+        paper = np.pad(1.0 - image, ((10, 6), (4, 12)), constant_values=1.0)  # dark garment on white
+        big = Image.fromarray(np.uint8(np.round(paper * 255))).resize((3 * 44, 3 * 44), Image.Resampling.BICUBIC)
+        photos.append(np.asarray(big, dtype=np.float64) / 255)
+    originals = net.predict(xt[:n]).argmax(axis=1)
+    as_garments = net.predict(np.stack([to_fashion(p) for p in photos]).reshape(n, 784)).argmax(axis=1)
+    as_digits = net.predict(np.stack([to_mnist(p) for p in photos]).reshape(n, 784)).argmax(axis=1)
+    agree_garments = float(np.mean(as_garments == originals))
+    agree_digits = float(np.mean(as_digits == originals))
+    assert agree_garments >= 0.85, agree_garments  # 0.92 measured
+    assert agree_digits < agree_garments - 0.3, (agree_digits, agree_garments)  # 0.43 measured
