@@ -2,8 +2,10 @@
 that enter from below; and the obstacle geometry that compaction and edge routing both check.
 
 Column = longest path from the inputs; row = a tidy tree layout that keeps each node level
-with its first input (the book's main line) and brings the other inputs in from below; where
-that makes edges cross, a node's inputs are reordered when doing so lowers the crossings.
+with its first input (the book's main line) and brings the other inputs in from below. The inputs
+of a non-commutative operation come in top to bottom in operand order: an arrow that would not
+runs along a corridor between two rows. Where edges cross, the inputs of + and × are reordered,
+and a variable used twice branches early, when doing so lowers the crossings.
 """
 
 from __future__ import annotations
@@ -16,11 +18,23 @@ from chainrule.draw.labels import text_width
 from chainrule.draw.scene import Item, Wire
 from chainrule.draw.style import BEND, FONT, LABEL_PAD, MARGIN, MIN_STEM, RADIUS, ROW_H, SYMBOL_FONT, WORD_FONT
 
-__all__ = ["UNTANGLE_LIMIT", "Box", "Obstacles", "collect_obstacles", "lay_out", "near", "stem_span"]
+__all__ = [
+    "UNTANGLE_LIMIT",
+    "Box",
+    "Obstacles",
+    "choose_lane",
+    "collect_obstacles",
+    "corridor_points",
+    "entry_angle",
+    "lay_out",
+    "near",
+    "stem_span",
+]
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1
 Obstacles = dict[int, list[tuple[Item, Box]]]  # by column: (owner, box)
 Segment = tuple[tuple[float, float], tuple[float, float]]
+Lanes = dict[tuple[int, int], float]  # (id of a wire, id of a target) → the corridor, in rows (k + 0.5)
 
 
 #: Graphs with more items than this keep the tree order (untangling counts crossings for each try).
@@ -44,14 +58,25 @@ def lay_out(items: list[Item], wires: list[Wire], end: Item) -> dict[int, float]
 
     # The tree: depth-first from the output, each item claimed by the first item reaching it.
     # Claiming at expansion keeps siblings in argument order; the first input shares its parent's row.
-    claimed = {id(end)}
+    # One exception keeps operand order: the first operand of a non-commutative operation, claimed
+    # by an item further right but not placed yet, moves to that operation. In (x - y) / x, ÷
+    # claims x first; left there, x would sit below y, and − would read y − x.
+    claimer: dict[int, Item] = {id(end): end}
     stack: list[Item] = [end]
     while stack:
         item = stack.pop()
         kids = []
-        for p in item.producers:
-            if id(p) not in claimed:
-                claimed.add(id(p))
+        ordered = item.kind == "op" and item.node.op not in COMMUTATIVE_OPS and len(item.producers) > 1
+        for j, p in enumerate(item.producers):
+            owner = claimer.get(id(p))
+            movable = owner is not None and owner is not item and any(s is p for s in stack)
+            if ordered and movable and j == 0:
+                owner.children = [c for c in owner.children if c is not p]
+                stack = [s for s in stack if s is not p]
+                claimer[id(p)] = item
+                kids.append(p)
+            elif owner is None:
+                claimer[id(p)] = item
                 kids.append(p)
         item.children = kids
         stack.extend(reversed(kids))
@@ -72,6 +97,16 @@ def lay_out(items: list[Item], wires: list[Wire], end: Item) -> dict[int, float]
             else:
                 item.shape, item.left, item.right, item.half_h = "box", w / 2 + 10, w / 2 + 10, 17.0
 
+    bends = _place_columns(items, wires)
+    _place_rows(items, wires, end, bends)
+    if len(items) <= UNTANGLE_LIMIT:
+        _untangle(items, wires, end, bends)
+        bends = _branch_early(items, wires, end, bends)
+    return bends
+
+
+def _place_columns(items: list[Item], wires: list[Wire]) -> dict[int, float]:
+    """Each column's x from the widest item and edge label in it; sets each item's x, returns the bends."""
     n_cols = max(i.col for i in items) + 1
     left = [0.0] * n_cols
     right = [0.0] * n_cols
@@ -87,15 +122,14 @@ def lay_out(items: list[Item], wires: list[Wire], end: Item) -> dict[int, float]
         xs.append(xs[-1] + right[c - 1] + stem[c - 1] + BEND + left[c])
     for item in items:
         item.x = xs[item.col]
-    bends = {c: xs[c] + right[c] + stem[c] for c in range(n_cols)}
-    _place_rows(items, wires, end, bends)
-    if len(items) <= UNTANGLE_LIMIT:
-        _untangle(items, wires, end, bends)
-    return bends
+    return {c: xs[c] + right[c] + stem[c] for c in range(n_cols)}
 
 
-def _place_rows(items: list[Item], wires: list[Wire], end: Item, bends: dict[int, float]) -> None:
-    """Rows from the tree (each item level with its first child, later children below), then compaction."""
+def _place_rows(
+    items: list[Item], wires: list[Wire], end: Item, bends: dict[int, float], lanes: Lanes | None = None
+) -> None:
+    """Rows from the tree (each item level with its first child, later children below), then
+    compaction, then the corridors (those that operand order needs, and the arrows in ``lanes``)."""
     preorder: list[Item] = []
     stack: list[Item] = [end]
     while stack:
@@ -114,18 +148,103 @@ def _place_rows(items: list[Item], wires: list[Wire], end: Item, bends: dict[int
             s += height[id(c)]
     for item in items:
         item.y = MARGIN + 28 + item.row * ROW_H
+    for w in wires:
+        w.corridors, w.entry_angles = {}, {}
     _compact(items, wires, bends)
+    _set_corridors(items, wires, bends, lanes or {})
+
+
+def _set_corridors(items: list[Item], wires: list[Wire], bends: dict[int, float], lanes: Lanes) -> None:
+    """Send an input along a corridor between two rows where coming in straight would break
+    operand order (a non-commutative operation's inputs enter top to bottom in operand order), and
+    each arrow in ``lanes`` along the corridor given there, where that keeps operand order.
+
+    Order is what a reader sees: the angle at which each arrow comes in (see ``entry_angle``).
+    Tree children come in order (they are placed in operand order); a variable claimed by another
+    user may not. In ``x - y/x``, ``x`` sits on −'s row above ``y``; its arrow into ÷ runs along
+    the corridor below ÷'s row and comes in from below. Straight arrows that stay get the angles
+    they must keep (``Wire.entry_angles``) for routing around obstacles.
+    """
+    out_wire = {id(w.source): w for w in wires}
+    n_rows = max(it.row for it in items) + 1
+    for u in items:
+        if u.kind != "op":
+            continue
+        ps = u.producers
+        ordered = u.node.op not in COMMUTATIVE_OPS
+        tree = [any(c is p for c in u.children) for p in ps]
+        entry = [entry_angle(_leg_start(p, u, bends, tree[j]), u) for j, p in enumerate(ps)]
+        for j, p in enumerate(ps):
+            w = out_wire[id(p)]
+            asked = lanes.get((id(w), id(u)))
+            if tree[j] or not (ordered or asked is not None):
+                continue
+            lo, hi = -np.inf, np.inf
+            if ordered:
+                lo = max((entry[k] for k in range(j) if ps[k] is not p), default=lo)
+                hi = min((entry[k] for k in range(j + 1, len(ps)) if ps[k] is not p), default=hi)
+            if asked is not None and lo < entry_angle(lane_end(p, u, asked, bends), u) < hi:
+                lane = asked
+            elif lo < entry[j] < hi:
+                w.entry_angles[id(u)] = (lo, hi)
+                continue
+            else:
+                lane = choose_lane(p, u, bends, (lo, hi), u.row + (0.5 if entry[j] <= lo else -0.5), n_rows)
+                if lane is None:
+                    continue
+            entry[j] = entry_angle(lane_end(p, u, lane, bends), u)
+            w.corridors[id(u)] = MARGIN + 28 + lane * ROW_H
+
+
+def entry_angle(a: tuple[float, float], t: Item) -> float:
+    """The direction a straight line from ``a`` comes into ``t``: 0 level, negative from above,
+    positive from below. Inputs of a non-commutative operation come in with increasing angles."""
+    return float(np.arctan2(a[1] - t.y, t.x - a[0]))
+
+
+def _leg_start(p: Item, t: Item, bends: dict[int, float], tree_edge: bool) -> tuple[float, float]:
+    """Where the straight last leg of the arrow from ``p`` into ``t`` starts (see ``_segments``)."""
+    if tree_edge and t.col > p.col + 1:
+        return bends[t.col - 1], p.y
+    return bends[p.col], p.y
+
+
+def lane_end(p: Item, t: Item, lane: float, bends: dict[int, float]) -> tuple[float, float]:
+    """Where an arrow from ``p`` along the corridor ``lane`` (in rows) leaves it to go into ``t``."""
+    return corridor_points((bends[p.col], p.y), t, MARGIN + 28 + lane * ROW_H, bends)[-1]
+
+
+def choose_lane(
+    p: Item, t: Item, bends: dict[int, float], angles: tuple[float, float], prefer: float, n_rows: int
+) -> float | None:
+    """The corridor (in rows, k + 0.5) nearest ``prefer`` whose arrow into ``t`` comes in between
+    ``angles`` (exclusive); None where none does."""
+    lo, hi = angles
+    for lane in sorted((k + 0.5 for k in range(-1, n_rows)), key=lambda k: abs(k - prefer)):
+        if lo < entry_angle(lane_end(p, t, lane, bends), t) < hi:
+            return lane
+    return None
+
+
+def corridor_points(
+    a: tuple[float, float], t: Item, lane_y: float, bends: dict[int, float]
+) -> list[tuple[float, float]]:
+    """The bends of an arrow from ``a`` into ``t`` along the corridor at ``lane_y``: down (or up)
+    into it just after ``a``, along it to just past the column before ``t``; then it goes in."""
+    drop = (a[0] + 12, lane_y)
+    return [drop, (max(drop[0], bends[t.col - 1] + 12), lane_y)]
 
 
 def _untangle(items: list[Item], wires: list[Wire], end: Item, bends: dict[int, float]) -> None:
-    """Reorder a node's inputs where that removes crossing edges.
+    """Reorder the inputs of + and × where that removes crossing edges.
 
     Why edges cross: a variable used twice is claimed by its first user, and that user's other
     inputs take the rows below it; when the variable's later use lies further down, the branch to
-    it crosses them (``x/y - x**3``: ``y`` sits between ``x`` and ``x**3``, and the arrow from
+    it crosses them (``x*y - x**3``: ``y`` sits between ``x`` and ``x**3``, and the arrow from
     ``x`` down to ``^`` crosses ``y``'s). Moving the shared input, with its subtree, after its
-    siblings puts it next to the later use: ``y`` takes ``÷``'s row and ``x`` comes in from below,
-    between ``÷`` and ``^``. Each node's inputs are tried in turn, each move after its siblings;
+    siblings puts it next to the later use: ``y`` takes ``×``'s row and ``x`` comes in from below,
+    between ``×`` and ``^`` (for ÷ that would read y/x; see ``_branch_early``). Each node's inputs
+    are tried in turn, each move after its siblings;
     a move is kept only when it lowers the number of crossings, so a graph without crossings (the
     book's) keeps the tree order, and one whose crossings cannot all go keeps as few as found.
     """
@@ -151,6 +270,52 @@ def _untangle(items: list[Item], wires: list[Wire], end: Item, bends: dict[int, 
     _place_rows(items, wires, end, bends)
 
 
+def _branch_early(items: list[Item], wires: list[Wire], end: Item, bends: dict[int, float]) -> dict[int, float]:
+    """Let a variable used twice branch before the inputs next to it, where that removes crossings.
+
+    ``x/y - x**3``: ``x`` feeds ÷ on its row and ^ two rows down, and ``y`` comes into ÷ from the
+    row in between, so the branch from ``x`` down to ``^`` crosses ``y``'s arrow. Operand order
+    forbids swapping ``x`` and ``y``; instead ``x`` moves one column left, and its branch runs down
+    to the corridor above ``^``'s row just after it, left of ``y``, along it and into ``^`` from
+    above (``y`` rises to ÷ right of the branch). Each branch of a variable used twice tries each
+    corridor, with and without the move; a try is kept only when it lowers the number of
+    crossings, so a drawing without crossings stays as it is. Returns the bends.
+    """
+    best = _count_crossings(wires, bends)
+    out_wire = {id(w.source): w for w in wires}
+    parent = {id(c): it for it in items for c in it.children}
+    n_rows = max(it.row for it in items) + 1
+    lanes: Lanes = {}
+    for leaf in items:
+        w = out_wire.get(id(leaf))
+        if best == 0 or leaf.kind != "leaf" or w is None or len({id(t) for t in w.targets}) < 2:
+            continue
+        for t in w.targets:
+            if t.kind != "op" or t is parent.get(id(leaf)) or best == 0:
+                continue
+            for move in (False, True):
+                cols = [it.col for it in items]
+                if move:
+                    if leaf.col == 0:
+                        for it in items:
+                            it.col += 1
+                    leaf.col -= 1
+                tried_bends = _place_columns(items, wires)
+                for lane in [None, *(k + 0.5 for k in range(-1, n_rows))]:
+                    tried = dict(lanes)
+                    if lane is not None:
+                        tried[(id(w), id(t))] = lane
+                    _place_rows(items, wires, end, tried_bends, tried)
+                    n = _count_crossings(wires, tried_bends)
+                    if n < best:
+                        best, lanes, bends, cols = n, tried, tried_bends, [it.col for it in items]
+                for it, c in zip(items, cols, strict=True):
+                    it.col = c
+    _place_columns(items, wires)
+    _place_rows(items, wires, end, bends, lanes)
+    return bends
+
+
 def _segments(w: Wire, bends: dict[int, float]) -> list[Segment]:
     """A wire as straight segments, as it will be drawn when nothing is in its way: the labelled
     stem, any run along the row (a long tree edge), and a line to each target's centre."""
@@ -161,6 +326,11 @@ def _segments(w: Wire, bends: dict[int, float]) -> list[Segment]:
         if t.kind == "end":
             continue
         a = (bx, y)
+        lane = w.corridors.get(id(t))
+        if lane is not None:
+            drop, run = corridor_points(a, t, lane, bends)
+            out += [(a, drop), (drop, run), (run, (t.x, t.y))]
+            continue
         if t.col > src.col + 1 and any(c is src for c in t.children):
             a = (bends[t.col - 1], y)
             out.append(((bx, y), a))

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from chainrule.draw.labels import text_width
-from chainrule.draw.layout import Obstacles, collect_obstacles, near, stem_span
+from chainrule.draw.layout import Obstacles, choose_lane, collect_obstacles, corridor_points, near, stem_span
 from chainrule.draw.scene import Item, Wire
 from chainrule.draw.style import CONSTANT_INK, FONT, GRAD_COLOR, INK, MARGIN, RADIUS, ROW_H
 
@@ -46,22 +46,31 @@ def _boundary(item: Item, frm: tuple[float, float]) -> tuple[float, float]:
 
 
 def _route(
-    pts: list[tuple[float, float]], t: Item, src: Item, obstacles: Obstacles, bends: dict[int, float]
+    pts: list[tuple[float, float]],
+    t: Item,
+    src: Item,
+    obstacles: Obstacles,
+    bends: dict[int, float],
+    angles: tuple[float, float],
+    n_rows: int,
 ) -> list[tuple[float, float]]:
-    """The path from the end of ``pts`` into ``t``: straight when nothing is in the way, else around."""
+    """The path from the end of ``pts`` into ``t``: straight when nothing is in the way, else
+    around, coming in between ``angles`` (exclusive, see ``entry_angle``) so that operand order holds."""
     a = pts[-1]
     tip = _boundary(t, a)
     cols = range(src.col, t.col + 1)
     if not near(obstacles, cols, a, tip, (src, t)):
         return [*pts, tip]
     # Something lies on the straight line: drop to the target's row first, then go in level.
+    lo, hi = angles
     via = (t.x - t.left - 16, t.y)
-    if via[0] > a[0] and not near(obstacles, cols, a, via, (src, t)):
+    if lo < 0 < hi and via[0] > a[0] and not near(obstacles, cols, a, via, (src, t)):
         return [*pts, via, (t.x - t.left, t.y)]
     # Last resort: along the free gap, then the empty corridor between two rows, then in.
-    corridor = t.y - ROW_H / 2 if t.y > a[1] else t.y + ROW_H / 2
-    drop = (a[0] + 12, corridor)
-    run = (max(drop[0], bends[t.col - 1] + 12), corridor)
+    lane = choose_lane(src, t, bends, angles, t.row - 0.5 if t.y > a[1] else t.row + 0.5, n_rows)
+    if lane is None:
+        lane = t.row - 0.5 if t.y > a[1] else t.row + 0.5
+    drop, run = corridor_points(a, t, t.y + (lane - t.row) * ROW_H, bends)
     return [*pts, drop, run, _boundary(t, run)]
 
 
@@ -69,6 +78,7 @@ def to_primitives(items: list[Item], wires: list[Wire], bends: dict[int, float])
     """The primitives of a laid-out scene (see ``lay_out``): wires with their labels first, then the items."""
     prims: list[Prim] = []
     obstacles = collect_obstacles(items, wires, bends)
+    n_rows = max(it.row for it in items) + 1
     for w in wires:
         src = w.source
         y = src.y
@@ -92,9 +102,15 @@ def to_primitives(items: list[Item], wires: list[Wire], bends: dict[int, float])
             if t.kind == "end":
                 prims.append(Prim("path", points=[*pts[:-1], (t.x, t.y)], arrow=True))
                 continue
-            if t.col > src.col + 1 and any(c is src for c in t.children):
-                pts.append((bends[t.col - 1], y))  # a tree edge: its row is free up to the target's column
-            route = _route(pts, t, src, obstacles, bends)
+            lane = w.corridors.get(id(t))
+            if lane is not None:  # comes in from the side operand order asks for (see lay_out)
+                drop, run = corridor_points(pts[-1], t, lane, bends)
+                route = [*pts, drop, run, _boundary(t, run)]
+            else:
+                if t.col > src.col + 1 and any(c is src for c in t.children):
+                    pts.append((bends[t.col - 1], y))  # a tree edge: its row is free up to the target's column
+                angles = w.entry_angles.get(id(t), (-np.inf, np.inf))
+                route = _route(pts, t, src, obstacles, bends, angles, n_rows)
             if total > 1:  # the same variable twice into one node (x * x): parallel arrows 10 px apart
                 (ux, uy), (vx, vy) = route[-2], route[-1]
                 d = ((vx - ux) ** 2 + (vy - uy) ** 2) ** 0.5 or 1.0

@@ -42,6 +42,12 @@ class Wire:
     targets: list[Item] = field(default_factory=list)
     value_label: str = ""
     grad_label: str = ""
+    # id of a target → the y of the level run its arrow takes, between two rows, to come in from
+    # the side that operand order asks for (layout only; other arrows go straight where they can).
+    corridors: dict[int, float] = field(default_factory=dict)
+    # id of a target → the angles (exclusive) between which its arrow must come in to keep operand
+    # order, for a straight arrow that routing may still send around something (layout only).
+    entry_angles: dict[int, tuple[float, float]] = field(default_factory=dict)
 
 
 def build_scene(
