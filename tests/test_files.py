@@ -60,3 +60,35 @@ def test_write_json_is_indented_with_a_newline_and_reads_back(tmp_path):
     assert text.endswith("}\n") and "\n  " in text
     back = json.loads(text)
     assert back["name"] == obj["name"] and back["n"] == [1, 2] and back["loss"] != back["loss"]
+
+
+def test_only_regular_files_of_bounded_size_are_read(tmp_path):
+    from chainrule._files import read_regular_file, regular_file_size
+
+    class Refused(Exception):
+        pass
+
+    good = tmp_path / "model.safetensors"
+    good.write_bytes(b"x" * 100)
+    assert regular_file_size(good, "checkpoint") == 100
+    assert read_regular_file(good, "checkpoint", limit=100) == b"x" * 100
+    link = tmp_path / "link.safetensors"
+    link.symlink_to(good)
+    assert read_regular_file(link, "checkpoint", limit=100, error=Refused) == b"x" * 100
+    with pytest.raises(Refused, match=r"model.safetensors: the checkpoint file is 100 bytes, more than the 99 bytes"):
+        read_regular_file(good, "checkpoint", limit=99, error=Refused)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(Refused, match=r"pipe: expected a regular image file, got a FIFO \(named pipe\)"):
+        read_regular_file(fifo, "image", limit=10, error=Refused)  # stat only: opening would block
+    with pytest.raises(Refused, match="got a device"):
+        read_regular_file("/dev/zero", "checkpoint", limit=10, error=Refused)
+    with pytest.raises(Refused, match="got a folder"):
+        regular_file_size(tmp_path, "checkpoint", error=Refused)
+    with pytest.raises(Refused, match="no such checkpoint file"):
+        regular_file_size(tmp_path / "missing", "checkpoint", error=Refused)
+    sparse = tmp_path / "sparse.bin"
+    with open(sparse, "wb") as f:
+        f.truncate(64 * 1024**3)  # 64 GiB, no blocks on disk
+    with pytest.raises(Refused, match=r"64.0 GiB, more than the 1.0 GiB"):
+        read_regular_file(sparse, "checkpoint", limit=1024**3, error=Refused)

@@ -7,6 +7,10 @@ the temporary file is removed and ``path`` is untouched. The temporary file is c
 ``open(tmp, "xb")`` (``O_CREAT | O_EXCL``, mode 0o666), so the kernel applies the process's umask exactly as for
 any other new file (no ``os.umask`` round trip, which would change the mask process-wide).
 Checkpoints, run files, downloads, the data cache and drawings all write through here.
+
+Reading files a user names goes through :func:`read_regular_file`: only a regular file is opened
+(a FIFO would block for ever, ``/dev/zero`` never ends), and only up to a size limit, checked
+before a byte is read.
 """
 
 from __future__ import annotations
@@ -14,12 +18,13 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_file", "atomic_write", "write_json"]
+__all__ = ["atomic_file", "atomic_write", "read_regular_file", "regular_file_size", "write_json"]
 
 
 def _create_temp(folder: Path, name: str, suffix: str) -> tuple[IO[bytes], Path]:
@@ -80,3 +85,64 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def regular_file_size(
+    path: str | os.PathLike[str], what: str, *, limit: int | None = None, error: type[Exception] = ValueError
+) -> int:
+    """The size in bytes of ``path``, which must be a regular file of at most ``limit`` bytes.
+
+    ``what`` names the file in the message (``"checkpoint"``, ``"image"``); ``error`` is the
+    exception raised (the caller's own, e.g. ``CheckpointError``). Following a symlink is fine:
+    what counts is the file it leads to. Raises ``error`` for a missing file, a folder, a FIFO,
+    a device (``/dev/zero``) or a socket, and for a file larger than ``limit``; the stat call
+    never blocks and nothing is read.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise error(f"{path}: no such {what} file") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot read the {what} file: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = (
+            "a folder"
+            if stat.S_ISDIR(st.st_mode)
+            else "a FIFO (named pipe)"
+            if stat.S_ISFIFO(st.st_mode)
+            else "a device"
+            if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
+            else "a socket"
+            if stat.S_ISSOCK(st.st_mode)
+            else "not a regular file"
+        )
+        raise error(f"{path}: expected a regular {what} file, got {kind}")
+    if limit is not None and st.st_size > limit:
+        raise error(f"{path}: the {what} file is {_size(st.st_size)}, more than the {_size(limit)} a {what} may be")
+    return st.st_size
+
+
+def read_regular_file(
+    path: str | os.PathLike[str], what: str, *, limit: int, error: type[Exception] = ValueError
+) -> bytes:
+    """The bytes of ``path`` after :func:`regular_file_size` has checked it (regular, at most ``limit``).
+
+    The read itself is bounded too (``limit + 1`` bytes), so a file that grows after the check
+    cannot make it allocate more.
+    """
+    regular_file_size(path, what, limit=limit, error=error)
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except OSError as exc:
+        raise error(f"{path}: cannot read the {what} file: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise error(f"{path}: the {what} file grew past {_size(limit)} while it was read")
+    return data
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
