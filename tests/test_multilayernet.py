@@ -122,8 +122,9 @@ def test_numerical_gradient_is_well_defined_with_dropout():
         grads = net.gradient(x, t)
     for k in a:
         np.testing.assert_allclose(grads[k], a[k], rtol=1e-6, atol=1e-9)
-    # Outside frozen(), gradient draws masks: it differs from call to call.
-    assert not np.array_equal(net.gradient(x, t)["W1"], net.gradient(x, t)["W1"])
+    # Outside frozen(), gradient draws masks: it differs from call to call (copy=True keeps
+    # the first call's arrays, which the second call would otherwise overwrite).
+    assert not np.array_equal(net.gradient(x, t, copy=True)["W1"], net.gradient(x, t)["W1"])
 
 
 def test_weight_decay_adds_half_lambda_squared_norm_and_lambda_w():

@@ -40,21 +40,21 @@ def label_positions(t: np.ndarray, c: int) -> np.ndarray:
     return _row_starts(t.shape[0], c) + t
 
 
-def column_sums(a: np.ndarray) -> np.ndarray:
-    """Σ over the rows of a 2-D array: (N, M) → (M,), i.e. ``a.sum(axis=0)``.
+def column_sums(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Σ over the rows of a 2-D array: (N, M) → (M,), i.e. ``a.sum(axis=0)``, into ``out`` if given.
 
     Computed as the matrix-vector product ``1ᵀ·a``: BLAS does it in about half the time of
     NumPy's row-by-row reduction, with smaller rounding error (blocked accumulation).
     """
-    return _ones(a.shape[0], a.dtype) @ a
+    return np.matmul(_ones(a.shape[0], a.dtype), a, out=out)
 
 
-def row_sums(a: np.ndarray) -> np.ndarray:
+def row_sums(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Σ over the columns of a 2-D array: (N, M) → (N,), i.e. ``a.sum(axis=1)``, as ``a·1``.
 
     NumPy's reduction along a short last axis pays a loop start per row; BLAS does not.
     """
-    return a @ _ones(a.shape[1], a.dtype)
+    return np.matmul(a, _ones(a.shape[1], a.dtype), out=out)
 
 
 def row_max(a: np.ndarray) -> np.ndarray:

@@ -103,17 +103,23 @@ def softmax_loss(X: Any, t: Any) -> float:
     return cross_entropy_error(softmax(X), t)
 
 
-def _softmax_rows(x2: np.ndarray, positions: np.ndarray | None = None, keep_shifted: bool = False) -> tuple:
+def _softmax_rows(
+    x2: np.ndarray, positions: np.ndarray | None = None, keep_shifted: bool = False, out: np.ndarray | None = None
+) -> tuple:
     """The one softmax: ``softmax``, ``log_softmax`` and the fused loss all call it.
 
     For scores ``x2`` (N, C), returns ``(y, total, shifted)``: ``y`` = softmax of each row (a
-    fresh array), ``total`` (N,) = Σ exp(x − max) per row, and the shifted scores x − max —
-    only those at the flat ``positions`` (the labels, read before ``exp`` can underflow them),
-    all of them as a copy when ``keep_shifted``, else None. One ``exp`` per entry, in place.
+    fresh array, or ``out``), ``total`` (N,) = Σ exp(x − max) per row, and the shifted scores
+    x − max — only those at the flat ``positions`` (the labels, read before ``exp`` can
+    underflow them), all of them when ``keep_shifted`` (a copy, or the array ``keep_shifted``
+    when it is one), else None. One ``exp`` per entry, in place.
     """
-    y = x2 - row_max(x2)[:, None]  # shifted scores (a fresh C-contiguous array); becomes y in place below
+    y = np.subtract(x2, row_max(x2)[:, None], out=out)  # shifted scores (C-contiguous); becomes y in place
     if positions is not None:
         shifted = y.reshape(-1)[positions]
+    elif isinstance(keep_shifted, np.ndarray):
+        shifted = keep_shifted
+        np.copyto(shifted, y)
     else:
         shifted = y.copy() if keep_shifted else None
     np.exp(y, out=y)
@@ -175,21 +181,27 @@ def cross_entropy_error(y: Any, t: Any) -> float:
     return float(-np.sum(t * np.log(np.maximum(y, tiny))) / n)
 
 
-def softmax_cross_entropy(x: np.ndarray, t: np.ndarray) -> tuple[float, np.ndarray]:
+def softmax_cross_entropy(
+    x: np.ndarray, t: np.ndarray, *, out: np.ndarray | None = None, scratch: np.ndarray | None = None
+) -> tuple[float, np.ndarray]:
     """Fused softmax and mean cross-entropy for scores ``x`` (N, C) and validated labels ``t``.
 
     Returns ``(loss, y)`` where ``y = softmax(x)``. The loss comes from the log-softmax,
     ``−Σ t·(x − max − log Σ exp(x − max)) / N``, so it is exact even when a probability rounds
-    to 0. One exp per entry; ``x`` is not modified.
+    to 0. One exp per entry; ``x`` is not modified. ``out`` (N, C) receives y and ``scratch``
+    (N, C, y's dtype) the log-probabilities of one-hot labels when given (a layer's workspace).
     """
     n, c = x.shape
     if t.ndim == 1:
-        y, total, picked = _softmax_rows(x, positions=label_positions(t, c))
+        y, total, picked = _softmax_rows(x, positions=label_positions(t, c), out=out)
         log_total = np.log(total)
         log_total -= picked  # −log p of each sample's label
         loss = float(log_total.sum()) / n
     else:
-        y, total, log_p = _softmax_rows(x, keep_shifted=True)
+        y, total, log_p = _softmax_rows(x, keep_shifted=True if scratch is None else scratch, out=out)
         log_p -= np.log(total)[:, None]
-        loss = -float(np.sum(t * log_p)) / n
+        if scratch is not None and t.dtype == log_p.dtype:
+            loss = -float(np.sum(np.multiply(t, log_p, out=log_p))) / n  # the same products, in place
+        else:
+            loss = -float(np.sum(t * log_p)) / n
     return loss, y

@@ -21,7 +21,16 @@ import numpy as np
 
 from chainrule._checks import check_int
 
-__all__ = ["col2im", "conv_output_size", "im2col", "out_size", "patch_matrix", "scatter_patches"]
+__all__ = [
+    "col2im",
+    "conv_output_size",
+    "im2col",
+    "offset_slices",
+    "out_size",
+    "pad_images",
+    "patch_matrix",
+    "scatter_patches",
+]
 
 
 def conv_output_size(input_size: int, filter_size: int, stride: int = 1, pad: int = 0) -> float:
@@ -34,11 +43,22 @@ def out_size(size: int, window: int, stride: int, pad: int) -> int:
     return (size + 2 * pad - window) // stride + 1
 
 
-def _padded(x: np.ndarray, pad: int, fill: float = 0.0) -> np.ndarray:
+def pad_images(x: np.ndarray, pad: int, fill: float = 0.0, out: np.ndarray | None = None) -> np.ndarray:
+    """``x`` (N, C, H, W) with ``pad`` pixels of ``fill`` around each image (``x`` itself when
+    ``pad`` is 0); ``out`` (N, C, H + 2·pad, W + 2·pad) receives it when given (its border is
+    written every time: a workspace's contents may be stale). Any two leading axes will do:
+    pooling pads images held as (C, N, H, W)."""
     if not pad:
         return x
     n, c, h, w = x.shape
-    xp = np.full((n, c, h + 2 * pad, w + 2 * pad), fill, dtype=x.dtype)
+    if out is None:
+        xp = np.full((n, c, h + 2 * pad, w + 2 * pad), fill, dtype=x.dtype)
+    else:
+        xp = out
+        xp[:, :, :pad] = fill
+        xp[:, :, pad + h :] = fill
+        xp[:, :, pad : pad + h, :pad] = fill
+        xp[:, :, pad : pad + h, pad + w :] = fill
     xp[:, :, pad : pad + h, pad : pad + w] = x
     return xp
 
@@ -53,34 +73,57 @@ def offset_slices(fh: int, fw: int, stride: int, oh: int, ow: int) -> list[tuple
     ]
 
 
-def patch_matrix(x: np.ndarray, fh: int, fw: int, stride: int = 1, pad: int = 0) -> np.ndarray:
+def patch_matrix(
+    x: np.ndarray,
+    fh: int,
+    fw: int,
+    stride: int = 1,
+    pad: int = 0,
+    *,
+    out: np.ndarray | None = None,
+    padded: np.ndarray | None = None,
+) -> np.ndarray:
     """Every window of ``x`` (N, C, H, W) as a column: ``(C·FH·FW, N·OH·OW)``.
 
     Row ``(c, i, j)``, column ``(n, oh, ow)`` holds ``x_padded[n, c, oh·stride + i, ow·stride + j]``;
-    zero padding. One block copy per window offset (FH·FW of them). A new array.
+    zero padding. One block copy per window offset (FH·FW of them). A new array, or ``out``
+    (C, FH, FW, N, OH, OW) when given, with ``padded`` (N, C, H + 2·pad, W + 2·pad) for the
+    padded image (a layer's workspace).
     """
     n, c, h, w = x.shape
     oh, ow = out_size(h, fh, stride, pad), out_size(w, fw, stride, pad)
-    xp = _padded(x, pad)
-    cols = np.empty((c, fh, fw, n, oh, ow), dtype=xp.dtype)
+    xp = pad_images(x, pad, out=padded)
+    cols = np.empty((c, fh, fw, n, oh, ow), dtype=xp.dtype) if out is None else out
     for k, (rows, columns) in enumerate(offset_slices(fh, fw, stride, oh, ow)):
         cols[:, k // fw, k % fw] = xp[:, :, rows, columns].transpose(1, 0, 2, 3)
     return cols.reshape(c * fh * fw, n * oh * ow)
 
 
 def scatter_patches(
-    cols: np.ndarray, x_shape: tuple[int, ...], fh: int, fw: int, stride: int = 1, pad: int = 0
+    cols: np.ndarray,
+    x_shape: tuple[int, ...],
+    fh: int,
+    fw: int,
+    stride: int = 1,
+    pad: int = 0,
+    *,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """The adjoint of :func:`patch_matrix`: add each column back onto the pixels its window covers.
 
     ``cols`` (C·FH·FW, N·OH·OW) → an array of shape ``x_shape`` (N, C, H, W); overlapping windows
     are summed and padding is cut off. The result is a new array whose memory holds channels
-    outermost (a transposed view of a (C, N, H, W) array).
+    outermost (a transposed view of a (C, N, H, W) array), or a view of ``out`` (C, N,
+    H + 2·pad, W + 2·pad) when given (a layer's workspace; it is zeroed first).
     """
     n, c, h, w = x_shape
     oh, ow = out_size(h, fh, stride, pad), out_size(w, fw, stride, pad)
     blocks = cols.reshape(c, fh, fw, n, oh, ow)
-    dxp = np.zeros((c, n, h + 2 * pad, w + 2 * pad), dtype=cols.dtype)
+    if out is None:
+        dxp = np.zeros((c, n, h + 2 * pad, w + 2 * pad), dtype=cols.dtype)
+    else:
+        dxp = out
+        dxp.fill(0)
     for k, (rows, columns) in enumerate(offset_slices(fh, fw, stride, oh, ow)):
         dxp[:, :, rows, columns] += blocks[:, k // fw, k % fw]
     return dxp[:, :, pad : pad + h, pad : pad + w].transpose(1, 0, 2, 3)

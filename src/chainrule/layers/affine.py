@@ -8,23 +8,32 @@ import numpy as np
 
 from chainrule._checks import require_forward
 from chainrule._kernels import column_sums
-from chainrule.layers.base import ParameterLayer
+from chainrule.layers.base import ParameterLayer, Workspace
 
 __all__ = ["Affine", "MatMul", "matmul_backward"]
 
 
 def matmul_backward(
-    x: np.ndarray, W: np.ndarray, dout: np.ndarray, *, input_grad: bool = True, weight_grad: bool = True
+    x: np.ndarray,
+    W: np.ndarray,
+    dout: np.ndarray,
+    *,
+    input_grad: bool = True,
+    weight_grad: bool = True,
+    dx_out: np.ndarray | None = None,
+    dW_out: np.ndarray | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The matrix product's local rule, for y = x·W: ``(dx, dW) = (dout·Wᵀ, xᵀ·dout)``.
 
     Shapes: x (N, D), W (D, M), dout (N, M) → dx (N, D), dW (D, M). ``input_grad=False``
     (``weight_grad=False``) returns None for dx (dW): each costs as much as the forward
-    product, and the data of a network's first layer needs none. Affine, MatMul and
-    Convolution (whose forward is filters · windows) all call this: the derivative is written once.
+    product, and the data of a network's first layer needs none. ``dx_out`` / ``dW_out``
+    receive the products when given (a layer's workspace), else they are new arrays. Affine,
+    MatMul and Convolution (whose forward is filters · windows) all call this: the derivative
+    is written once.
     """
-    dW = x.T @ dout if weight_grad else None
-    dx = dout @ W.T if input_grad else None
+    dW = np.matmul(x.T, dout, out=dW_out) if weight_grad else None
+    dx = np.matmul(dout, W.T, out=dx_out) if input_grad else None
     return dx, dW
 
 
@@ -34,7 +43,10 @@ class Affine(ParameterLayer):
     Shapes: x (N, D) or (N, d1, d2, ...) flattened to D; W (D, M); b (M,) → y (N, M).
     backward(dout) returns dx in x's shape and stores ``dW = xᵀ·dout`` and ``db = Σ_N dout``.
     ``W`` and ``b`` are used by reference: updating them in place updates the layer.
+    Inside ``Network.gradient`` the output, dx, dW and db are reused buffers (see ``Workspace``).
     """
+
+    _ws: Workspace | None = None  # set by the network that owns the layer, while it trains
 
     def __init__(self, W: np.ndarray, b: np.ndarray) -> None:
         W = np.asarray(W)
@@ -61,14 +73,31 @@ class Affine(ParameterLayer):
             raise ValueError(
                 f"Affine: expected a batch of shape (N, {self.W.shape[0]}) or (N, d1, d2, ...), got x.shape={x.shape}"
             )
-        x2 = x if x.ndim == 2 else x.reshape(x.shape[0], -1)
+        ws = self._ws
+        if x.ndim == 2:
+            x2 = x
+        elif ws is not None and not x.flags.c_contiguous:  # reshape would copy: into the workspace
+            x2 = ws.array("x2", (x.shape[0], x[:1].size), x.dtype)
+            np.copyto(x2.reshape(x.shape), x)
+        else:
+            x2 = x.reshape(x.shape[0], -1)
         if x2.shape[1] != self.W.shape[0]:
             raise ValueError(
                 f"Affine: expected {self.W.shape[0]} input features, got {x2.shape[1]} (x.shape={x.shape})"
             )
         self._x, self._x_shape = x2, x.shape
-        out = x2 @ self.W
-        out += self.b  # out is a fresh array: adding in place saves a temporary
+        if ws is None:
+            out = x2 @ self.W
+            out += self.b  # out is a fresh array: adding in place saves a temporary
+            return out
+        dtype = x2.dtype if x2.dtype == self.W.dtype else np.result_type(x2, self.W)
+        shape = (x2.shape[0], self.W.shape[1])
+        out = np.matmul(x2, self.W, out=ws.array("out", shape, dtype))
+        # b copied onto every row, then one elementwise add: a broadcasting add would allocate
+        # NumPy's iteration buffer (the output's size, up to 8192 entries) every step, and is slower.
+        rows = ws.array("b_rows", shape, dtype)
+        np.copyto(rows, self.b)
+        out += rows
         return out
 
     def backward(self, dout: Any, *, input_grad: bool = True) -> np.ndarray | None:
@@ -80,8 +109,17 @@ class Affine(ParameterLayer):
         dout = np.asarray(dout)
         if dout.shape != (x.shape[0], W.shape[1]):
             raise ValueError(f"Affine: expected dout of shape {(x.shape[0], W.shape[1])}, got {dout.shape}")
-        dx, self.dW = matmul_backward(x, W, dout, input_grad=input_grad)
-        self.db = column_sums(dout)
+        ws = self._ws
+        if ws is None:
+            dx, self.dW = matmul_backward(x, W, dout, input_grad=input_grad)
+            self.db = column_sums(dout)
+        else:
+            dtype = dout.dtype if x.dtype == dout.dtype else np.result_type(x, dout)
+            dx_out = ws.array("dx", x.shape, np.result_type(dout, W)) if input_grad else None
+            dx, self.dW = matmul_backward(
+                x, W, dout, input_grad=input_grad, dx_out=dx_out, dW_out=ws.array("dW", W.shape, dtype)
+            )
+            self.db = column_sums(dout, out=ws.array("db", self.b.shape, dout.dtype))
         if dx is None or len(self._x_shape) == 2:
             return dx
         return dx.reshape(self._x_shape)

@@ -18,8 +18,8 @@ import numpy as np
 from chainrule._checks import as_float_array, check_int, require_forward
 from chainrule._kernels import row_sums
 from chainrule.layers.affine import matmul_backward
-from chainrule.layers.base import ParameterLayer
-from chainrule.windows import offset_slices, out_size, patch_matrix, scatter_patches
+from chainrule.layers.base import ParameterLayer, Workspace
+from chainrule.windows import offset_slices, out_size, pad_images, patch_matrix, scatter_patches
 
 __all__ = ["POOL_MODES", "Convolution", "Pooling"]
 
@@ -53,10 +53,12 @@ class Convolution(ParameterLayer):
     stride that does not fit the padded input is an error, not silently dropped pixels.
     backward(dout) returns dx in x's shape and stores ``dW`` (FN, C, FH, FW) and ``db`` (FN,):
     with ``col`` the input's windows, ``dW = dout·colᵀ``, ``db = Σ dout``, ``dx = col2im(Wᵀ·dout)``.
-    ``W`` and ``b`` are used by reference, as in Affine.
+    ``W`` and ``b`` are used by reference, as in Affine. Inside ``Network.gradient`` the
+    windows, the output, dW, db and dx are reused buffers (``Workspace``).
     """
 
     param_names: ClassVar[tuple[str, ...]] = ("W", "b")
+    _ws: Workspace | None = None  # set by the network that owns the layer, while it trains
 
     def __init__(self, W: np.ndarray, b: np.ndarray, stride: int = 1, pad: int = 0) -> None:
         W = np.asarray(W)
@@ -107,9 +109,18 @@ class Convolution(ParameterLayer):
         x = _images(x, "Convolution")
         n, fn, oh, ow = self.output_shape(x.shape)
         fh, fw = self.W.shape[2:]
-        cols = patch_matrix(x, fh, fw, self.stride, self.pad)
-        out = self.W.reshape(fn, -1) @ cols  # (FN, N·OH·OW): one matrix product for the whole batch
-        out += self.b[:, None]  # out is fresh: adding in place saves a temporary
+        ws = self._ws
+        if ws is None:
+            cols = patch_matrix(x, fh, fw, self.stride, self.pad)
+            out = self.W.reshape(fn, -1) @ cols  # (FN, N·OH·OW): one matrix product for the whole batch
+        else:
+            c, p = x.shape[1], self.pad
+            padded = ws.array("padded", (n, c, x.shape[2] + 2 * p, x.shape[3] + 2 * p), x.dtype) if p else None
+            blocks = ws.array("cols", (c, fh, fw, n, oh, ow), x.dtype)
+            cols = patch_matrix(x, fh, fw, self.stride, p, out=blocks, padded=padded)
+            dtype = x.dtype if x.dtype == self.W.dtype else np.result_type(x, self.W)
+            out = np.matmul(self.W.reshape(fn, -1), cols, out=ws.array("out", (fn, n * oh * ow), dtype))
+        out += self.b[:, None]  # out is this layer's own array: adding in place saves a temporary
         self._x_shape, self._cols = x.shape, cols
         return out.reshape(fn, n, oh, ow).transpose(1, 0, 2, 3)
 
@@ -122,12 +133,30 @@ class Convolution(ParameterLayer):
         shape = (n, fn, out_size(h, fh, self.stride, self.pad), out_size(w, fw, self.stride, self.pad))
         dout = _check_dout(dout, shape, "Convolution")
         dout2 = _channels_first(dout).reshape(fn, -1)  # (FN, N·OH·OW); a view when dout keeps channels outermost
-        dW2, dcols = matmul_backward(self.W.reshape(fn, -1), self._cols, dout2, weight_grad=input_grad)
+        W2, cols = self.W.reshape(fn, -1), self._cols
+        ws = self._ws
+        if ws is None:
+            dW2, dcols = matmul_backward(W2, cols, dout2, weight_grad=input_grad)
+            self.db = row_sums(dout2)
+        else:
+            # y = W2·cols: matmul_backward's (dx, dW) are (dW2, dcols) here.
+            dW2, dcols = matmul_backward(
+                W2,
+                cols,
+                dout2,
+                weight_grad=input_grad,
+                dx_out=ws.array("dW", W2.shape, np.result_type(dout2, cols)),
+                dW_out=ws.array("dcols", cols.shape, np.result_type(W2, dout2)) if input_grad else None,
+            )
+            self.db = row_sums(dout2, out=ws.array("db", self.b.shape, dout2.dtype))
         self.dW = dW2.reshape(self.W.shape)
-        self.db = row_sums(dout2)
         if dcols is None:
             return None
-        return scatter_patches(dcols, self._x_shape, fh, fw, self.stride, self.pad)
+        dxp = None
+        if ws is not None:
+            n, c, h, w = self._x_shape
+            dxp = ws.array("dxp", (c, n, h + 2 * self.pad, w + 2 * self.pad), dcols.dtype)
+        return scatter_patches(dcols, self._x_shape, fh, fw, self.stride, self.pad, out=dxp)
 
 
 class Pooling:
@@ -139,8 +168,11 @@ class Pooling:
     average pooling (counted in the mean, PyTorch's ``count_include_pad=True``). backward(dout):
     max pooling routes each window's gradient to its arg-max (the first maximum in row-major
     order, as ``np.argmax``), average pooling spreads ``dout / (pool_h·pool_w)`` over the window;
-    where windows overlap the contributions add up.
+    where windows overlap the contributions add up. Inside ``Network.gradient`` the padded
+    input, the output, the arg-max offsets and dx are reused buffers (``Workspace``).
     """
+
+    _ws: Workspace | None = None  # set by the network that owns the layer, while it trains
 
     def __init__(self, pool_h: int, pool_w: int, stride: int = 1, pad: int = 0, *, mode: str = "max") -> None:
         self.pool_h = check_int(pool_h, "pool_h", "Pooling")
@@ -173,21 +205,33 @@ class Pooling:
         x = _images(x, "Pooling")
         n, c, oh, ow = self.output_shape(x.shape)
         p = self.pad
-        if p:
-            xp = np.full((c, n, x.shape[2] + 2 * p, x.shape[3] + 2 * p), -np.inf if self.mode == "max" else 0, x.dtype)
-            xp[:, :, p:-p, p:-p] = _channels_first(x)
-        else:
-            xp = _channels_first(x)
+        ws = self._ws
+        x_cn = _channels_first(x)
+        padded = None
+        if p and ws is not None:
+            padded = ws.array("padded", (c, n, x.shape[2] + 2 * p, x.shape[3] + 2 * p), x.dtype)
+        xp = pad_images(x_cn, p, -np.inf if self.mode == "max" else 0, out=padded)
         slices = offset_slices(self.pool_h, self.pool_w, self.stride, oh, ow)
         rows, columns = slices[0]
-        out = np.copy(xp[:, :, rows, columns], order="C")  # (C, N, OH, OW)
+        if ws is None:
+            out = np.copy(xp[:, :, rows, columns], order="C")  # (C, N, OH, OW)
+        else:
+            out = ws.array("out", (c, n, oh, ow), x.dtype)
+            np.copyto(out, xp[:, :, rows, columns])
         if self.mode == "max":
             # arg: the offset of each window's maximum so far. Offsets only grow, so "arg = k
             # where this offset is strictly greater" is max(arg, k·greater): ties keep the first
             # maximum (np.argmax's rule) and no masked assignment (slow in NumPy) is needed.
-            arg = np.zeros(out.shape, dtype=np.uint8 if len(slices) < 256 else np.intp)
-            greater = np.empty(out.shape, dtype=bool)
-            step = np.empty(out.shape, dtype=arg.dtype)
+            arg_dtype = np.uint8 if len(slices) < 256 else np.intp
+            if ws is None:
+                arg = np.zeros(out.shape, dtype=arg_dtype)
+                greater = np.empty(out.shape, dtype=bool)
+                step = np.empty(out.shape, dtype=arg.dtype)
+            else:
+                arg = ws.array("arg", out.shape, arg_dtype)
+                arg.fill(0)
+                greater = ws.array("greater", out.shape, np.bool_)
+                step = ws.array("step", out.shape, arg_dtype)
             for k, (rows, columns) in enumerate(slices[1:], start=1):
                 window = xp[:, :, rows, columns]
                 np.greater(window, out, out=greater)
@@ -218,18 +262,33 @@ class Pooling:
         tiles = (
             self.stride == self.pool_h == self.pool_w and oh * self.stride == shape[2] and ow * self.stride == shape[3]
         )
-        dxp = np.empty(shape, dtype) if self.mode == "max" and tiles else np.zeros(shape, dtype)
+        ws = self._ws
+        if ws is None:
+            dxp = np.empty(shape, dtype) if self.mode == "max" and tiles else np.zeros(shape, dtype)
+        else:
+            dxp = ws.array("dxp", shape, dtype)
+            if not (self.mode == "max" and tiles):
+                dxp.fill(0)
         slices = offset_slices(self.pool_h, self.pool_w, self.stride, oh, ow)
         if self.mode == "max":
-            hit = np.empty(dout_cn.shape, dtype=bool)
+            hit = np.empty(dout_cn.shape, dtype=bool) if ws is None else ws.array("hit", dout_cn.shape, np.bool_)
+            part = None if disjoint or ws is None else ws.array("part", dout_cn.shape, dtype)
+            # With a workspace the 0/1 mask is copied to floats first: multiplying floats by
+            # booleans would allocate NumPy's cast buffer on every call.
+            hit_f = None if ws is None else ws.array("hit_f", dout_cn.shape, dtype)
             for k, (rows, columns) in enumerate(slices):
-                np.equal(self._arg, k, out=hit)
+                mask = np.equal(self._arg, k, out=hit)
+                if hit_f is not None:
+                    np.copyto(hit_f, hit)
+                    mask = hit_f
                 if disjoint:
-                    np.multiply(dout_cn, hit, out=dxp[:, :, rows, columns])
+                    np.multiply(dout_cn, mask, out=dxp[:, :, rows, columns])
                 else:
-                    dxp[:, :, rows, columns] += dout_cn * hit
+                    dxp[:, :, rows, columns] += np.multiply(dout_cn, mask, out=part)
         else:
-            share = dout_cn / (self.pool_h * self.pool_w)
+            share = np.divide(
+                dout_cn, self.pool_h * self.pool_w, out=None if ws is None else ws.array("share", dout_cn.shape, dtype)
+            )
             for rows, columns in slices:
                 dxp[:, :, rows, columns] += share
         return dxp[:, :, p : p + h, p : p + w].transpose(1, 0, 2, 3)

@@ -9,6 +9,7 @@ import numpy as np
 from chainrule._checks import check_labels
 from chainrule._kernels import label_positions
 from chainrule.functions import softmax_cross_entropy
+from chainrule.layers.base import Workspace
 
 __all__ = ["SoftmaxWithLoss"]
 
@@ -19,7 +20,10 @@ class SoftmaxWithLoss:
     forward(x, t): scores x (N, C); labels t as class indices (N,) or one-hot (N, C) → loss.
     backward(dout=1) returns ``dout * (y - t) / N`` of shape (N, C).
     After forward, ``y`` holds the softmax probabilities and ``loss`` the loss.
+    Inside ``Network.gradient``, ``y`` and dx are reused buffers (``Workspace``).
     """
+
+    _ws: Workspace | None = None  # set by the network that owns the layer, while it trains
 
     def __init__(self) -> None:
         self.loss: float | None = None
@@ -33,7 +37,13 @@ class SoftmaxWithLoss:
         if x.dtype.kind != "f":
             x = x.astype(np.float64)
         t = check_labels(t, x.shape[0], x.shape[1], "SoftmaxWithLoss")
-        self.loss, self.y = softmax_cross_entropy(x, t)
+        ws = self._ws
+        if ws is None:
+            self.loss, self.y = softmax_cross_entropy(x, t)
+        else:
+            y = ws.array("y", x.shape, x.dtype)
+            scratch = ws.array("log_p", x.shape, x.dtype) if t.ndim == 2 else None
+            self.loss, self.y = softmax_cross_entropy(x, t, out=y, scratch=scratch)
         self.t = t
         return self.loss
 
@@ -52,10 +62,12 @@ class SoftmaxWithLoss:
             raise ValueError(f"SoftmaxWithLoss: dout must be a scalar (the loss is), got shape {np.shape(dout)}")
         n, c = y.shape
         scale = dout / n
+        ws = self._ws
+        dx = None if ws is None else ws.array("dx", y.shape, y.dtype)
         if t.ndim == 1:
-            dx = y * scale  # (y - t)·dout/N, with t's single 1 per row subtracted after
-            dx.reshape(-1)[label_positions(t, c)] -= scale  # dx is fresh and contiguous: a view
+            dx = np.multiply(y, scale, out=dx)  # (y - t)·dout/N, with t's single 1 per row subtracted after
+            dx.reshape(-1)[label_positions(t, c)] -= scale  # dx is contiguous: the reshape is a view
         else:
-            dx = y - t.astype(y.dtype, copy=False)
+            dx = np.subtract(y, t.astype(y.dtype, copy=False), out=dx)
             dx *= scale
         return dx

@@ -8,7 +8,7 @@ import numpy as np
 
 from chainrule._checks import as_float_array, check_bool, check_fraction, check_real, require_forward
 from chainrule._rng import as_generator
-from chainrule.layers.base import ParameterLayer
+from chainrule.layers.base import ParameterLayer, Workspace
 
 __all__ = ["BatchNormalization", "Dropout"]
 
@@ -27,8 +27,11 @@ class Dropout:
     by (1 − p). Both give the same expected activations; the book's figures (chapter 6.4.3) come
     from its form, which ``chainrule.book`` uses. ``seed`` is an int, a ``np.random.Generator``
     (shared, e.g. with the network that owns the layer) or None (a seed drawn from NumPy's global
-    generator, so ``np.random.seed`` applies).
+    generator, so ``np.random.seed`` applies). Inside ``Network.gradient`` the draws, the mask,
+    the output and dx are reused buffers (``Workspace``); the draws are the same.
     """
+
+    _ws: Workspace | None = None  # set by the network that owns the layer, while it trains
 
     def __init__(
         self, dropout_ratio: float = 0.5, *, inverted: bool = True, seed: int | np.random.Generator | None = None
@@ -48,12 +51,21 @@ class Dropout:
         if not train_flg:  # the book's evaluation: every entry scaled by the keep probability
             self._mask = np.asarray(1 - self.dropout_ratio, dtype=x.dtype)
             return x * self._mask
-        keep = self.rng.random(x.shape) > self.dropout_ratio  # the book's test, on a Generator
-        mask = keep.astype(x.dtype)
+        ws = self._ws
+        if ws is None:
+            keep = self.rng.random(x.shape) > self.dropout_ratio  # the book's test, on a Generator
+            mask = keep.astype(x.dtype)
+        else:
+            draws = self.rng.random(out=ws.array("draws", x.shape, np.float64))  # C order, as random(shape)
+            keep = np.greater(draws, self.dropout_ratio, out=ws.array("keep", x.shape, np.bool_))
+            mask = ws.like("mask", x)
+            np.copyto(mask, keep)
         if self.inverted:
             mask *= 1 / (1 - self.dropout_ratio)
         self._mask = mask
-        return x * mask
+        if ws is None:
+            return x * mask
+        return np.multiply(x, mask, out=ws.like("out", x))
 
     def backward(self, dout: Any) -> np.ndarray:
         require_forward(self, "_shape")
@@ -61,7 +73,12 @@ class Dropout:
             raise ValueError(f"Dropout: expected dout of shape {self._shape}, got {np.shape(dout)}")
         if self._mask is None:
             return dout  # the identity's derivative: passed through unchanged
-        return dout * self._mask
+        ws = self._ws
+        if ws is None or self._mask.ndim == 0:
+            return dout * self._mask
+        mask = self._mask
+        dtype = mask.dtype if getattr(dout, "dtype", None) == mask.dtype else np.result_type(dout, mask)
+        return np.multiply(dout, self._mask, out=ws.like("dx", self._mask, dtype))
 
 
 class BatchNormalization(ParameterLayer):
@@ -123,6 +140,7 @@ class BatchNormalization(ParameterLayer):
         self._train = True
 
     param_names: ClassVar[tuple[str, ...]] = ("gamma", "beta")
+    _ws: Workspace | None = None  # set by the network that owns the layer, while it trains (training forward only)
 
     @property
     def buffers(self) -> dict[str, np.ndarray]:
@@ -138,16 +156,16 @@ class BatchNormalization(ParameterLayer):
                 f"with {d} features, got x.shape={x.shape}"
             )
         x2 = x.reshape(x.shape[0], d)
+        ws = self._ws
+        if train_flg and ws is not None:
+            return self._forward_into(ws, x, x2)
         if train_flg:
             mu = x2.mean(axis=0)
             xn = x2 - mu
             var = np.mean(xn * xn, axis=0)
             inv_std = 1 / np.sqrt(var + self.eps)
             xn *= inv_std  # xn is a fresh array (x − μ): normalizing in place saves a temporary
-            self.running_mean *= self.momentum
-            self.running_mean += (1 - self.momentum) * mu
-            self.running_var *= self.momentum
-            self.running_var += (1 - self.momentum) * var
+            self._update_running(mu, var)
         else:
             inv_std = 1 / np.sqrt(self.running_var + self.eps)
             xn = x2 - self.running_mean
@@ -157,6 +175,36 @@ class BatchNormalization(ParameterLayer):
         out += self.beta
         return out.reshape(x.shape)
 
+    def _update_running(self, mu: np.ndarray, var: np.ndarray) -> None:
+        self.running_mean *= self.momentum
+        self.running_mean += (1 - self.momentum) * mu
+        self.running_var *= self.momentum
+        self.running_var += (1 - self.momentum) * var
+
+    def _forward_into(self, ws: Workspace, x: np.ndarray, x2: np.ndarray) -> np.ndarray:
+        """The training forward above, the same arithmetic into workspace arrays.
+
+        Per-feature vectors are first copied onto every row (``rows``): a broadcasting ufunc
+        would allocate NumPy's iteration buffer each step.
+        """
+        shape, dtype = x2.shape, x2.dtype
+        rows = ws.array("rows", shape, dtype)
+        mu = x2.mean(axis=0)
+        np.copyto(rows, mu)
+        xn = np.subtract(x2, rows, out=ws.array("xn", shape, dtype))
+        var = np.mean(np.multiply(xn, xn, out=ws.array("sq", shape, dtype)), axis=0)
+        inv_std = 1 / np.sqrt(var + self.eps)
+        np.copyto(rows, inv_std)
+        xn *= rows
+        self._update_running(mu, var)
+        self._x_shape, self._xn, self._inv_std, self._train = x.shape, xn, inv_std, True
+        out = ws.array("out", shape, dtype)
+        np.copyto(out, self.gamma)
+        out *= xn
+        np.copyto(rows, self.beta)
+        out += rows
+        return out.reshape(x.shape)
+
     def backward(self, dout: Any) -> np.ndarray:
         require_forward(self, "_xn")
         dout = np.asarray(dout)
@@ -164,6 +212,9 @@ class BatchNormalization(ParameterLayer):
             raise ValueError(f"BatchNormalization: expected dout of shape {self._x_shape}, got {dout.shape}")
         xn = self._xn
         dout2 = dout.reshape(xn.shape)
+        ws = self._ws
+        if ws is not None and self._train and dout2.dtype == xn.dtype:
+            return self._backward_into(ws, dout2)
         self.dbeta = dout2.sum(axis=0)
         self.dgamma = np.sum(dout2 * xn, axis=0)
         if self._train:
@@ -175,4 +226,23 @@ class BatchNormalization(ParameterLayer):
             dx *= self.gamma * self._inv_std
         else:
             dx = dout2 * (self.gamma * self._inv_std)
+        return dx.reshape(self._x_shape)
+
+    def _backward_into(self, ws: Workspace, dout2: np.ndarray) -> np.ndarray:
+        """The training backward above, the same arithmetic into workspace arrays."""
+        xn = self._xn
+        shape, dtype = xn.shape, xn.dtype
+        n = shape[0]
+        self.dbeta = np.sum(dout2, axis=0, out=ws.array("dbeta", self.beta.shape, dtype))
+        prod = np.multiply(dout2, xn, out=ws.array("prod", shape, dtype))
+        self.dgamma = np.sum(prod, axis=0, out=ws.array("dgamma", self.gamma.shape, dtype))
+        rows = ws.array("rows", shape, dtype)
+        dx = ws.array("dx", shape, dtype)
+        np.copyto(dx, self.dgamma / n)
+        dx *= xn
+        np.subtract(dout2, dx, out=dx)
+        np.copyto(rows, self.dbeta / n)
+        dx -= rows
+        np.copyto(rows, self.gamma * self._inv_std)
+        dx *= rows
         return dx.reshape(self._x_shape)

@@ -26,6 +26,7 @@ import numpy as np
 from chainrule._checks import check_int, check_labels, check_real
 from chainrule.gradcheck import numerical_gradient
 from chainrule.layers import BatchNormalization, Dropout, SoftmaxWithLoss
+from chainrule.layers.base import Workspace
 from chainrule.tensorfile import check_section, read_tensor_file, section, write_tensor_file
 
 __all__ = ["Network", "ParameterDict", "init_array", "init_scale", "init_weight"]
@@ -339,24 +340,64 @@ class Network:
             correct += int(np.count_nonzero(np.argmax(scores, axis=1) == labels[start : start + step]))
         return correct / n
 
-    def gradient(self, x: Any, t: Any) -> dict[str, np.ndarray]:
+    def gradient(self, x: Any, t: Any, *, copy: bool = False) -> dict[str, np.ndarray]:
         """Backprop gradients of ``loss(x, t, train_flg=True)``, keyed like ``params`` (weight decay included).
 
-        After it, ``last_layer.loss`` holds the mini-batch's cross-entropy (without the weight-decay term).
+        The arrays returned are the network's gradient buffers, as PyTorch's ``.grad``: each
+        call overwrites them with the new gradients (so a step allocates no parameter-sized
+        array), and the dict itself is new. The caller may modify them (clip, scale) without
+        harming the next step, which writes every entry afresh; to keep a step's gradients
+        beyond the next call, pass ``copy=True`` (fresh arrays) or copy them
+        (``{k: g.copy() for k, g in grads.items()}``). After it, ``last_layer.loss`` holds the
+        mini-batch's cross-entropy (without the weight-decay term).
         """
-        self.last_layer.forward(self.predict(x, True), t)  # the penalty's value is not needed here
-        dout = self.last_layer.backward(1)
         layers = tuple(self.layers.values())
-        for layer in layers[:0:-1]:
-            dout = layer.backward(dout)
-        layers[0].backward(dout, input_grad=False)  # no gradient is needed for the data
+        spaces = self._workspaces(layers)
+        for layer, ws in spaces:
+            layer._ws = ws
+        try:
+            self.last_layer.forward(self.predict(x, True), t)  # the penalty's value is not needed here
+            dout = self.last_layer.backward(1)
+            for layer in layers[:0:-1]:
+                dout = layer.backward(dout)
+            layers[0].backward(dout, input_grad=False)  # no gradient is needed for the data
+        finally:
+            for layer, _ in spaces:
+                layer._ws = None
         grads = {}
         for key, layer, name, attr in self._grad_refs:
             grads[key] = getattr(layer, attr) if attr else layer.grads[name]
         if self.weight_decay:
+            ws = self._decay_space
             for key in self._decayed:
-                grads[key] = grads[key] + self.weight_decay * self.params[key]  # the layer's dW stays as computed
+                W = self.params[key]
+                total = np.multiply(W, self.weight_decay, out=ws.array(key, W.shape, W.dtype))
+                total += grads[key]  # the layer's dW stays as computed
+                grads[key] = total
+        if copy:
+            grads = {key: g.copy() for key, g in grads.items()}
         return grads
+
+    def _workspaces(self, layers: tuple[Any, ...]) -> tuple[tuple[Any, Workspace], ...]:
+        """(layer, its workspace) for ``layers`` and the loss: made on the first ``gradient``, and
+        again if the layers were replaced since (a workspace belongs to one layer object)."""
+        made = self.__dict__.get("_spaces")
+        if made is None or made[0] != layers or made[1] is not self.last_layer:
+            spaces = tuple((layer, Workspace()) for layer in (*layers, self.last_layer))
+            made = self._spaces = (layers, self.last_layer, spaces, Workspace())
+        return made[2]
+
+    @property
+    def _decay_space(self) -> Workspace:
+        return self._spaces[3]
+
+    def workspace_nbytes(self) -> int:
+        """Bytes held in the buffers ``gradient`` reuses (activations, masks, gradients): the
+        memory that buys a step without allocation (0 before the first ``gradient``)."""
+        made = self.__dict__.get("_spaces")
+        if made is None:
+            return 0
+        return sum(ws.nbytes for _, ws in made[2]) + made[3].nbytes
 
     def numerical_gradient(self, x: Any, t: Any) -> dict[str, np.ndarray]:
         """Central-difference gradients of ``loss(x, t, train_flg=True)`` (slow: two losses per entry).
