@@ -254,8 +254,8 @@ needs_real_mnist = pytest.mark.skipif(
 
 @needs_real_mnist
 def test_real_mnist_test_set_parses() -> None:
-    x = idx.parse_idx(idx.read_idx_bytes(REAL_MNIST / (TEST_X + ".gz"))[0], REAL_MNIST)
-    t = idx.parse_idx(idx.read_idx_bytes(REAL_MNIST / (TEST_T + ".gz"))[0], REAL_MNIST)
+    x = idx.read_idx(REAL_MNIST / (TEST_X + ".gz")).array
+    t = idx.read_idx(REAL_MNIST / (TEST_T + ".gz")).array
     assert x.shape == (10000, 28, 28) and x.dtype == np.uint8
     assert t.shape == (10000,) and set(np.unique(t)) == set(range(10))
     assert t[:5].tolist() == [7, 2, 1, 0, 4]
@@ -266,8 +266,11 @@ def test_real_mnist_test_set_parses() -> None:
 @pytest.mark.parametrize("base", [TRAIN_T, TEST_X, TEST_T])
 def test_real_mnist_digests(base: str) -> None:
     path = REAL_MNIST / (base + ".gz")
-    data, gz_md5 = idx.read_idx_bytes(path)
+    content = idx.read_idx(path)
+    data, gz_md5 = gzip.decompress(path.read_bytes()), content.gzip_md5
     digest = datasets.DIGESTS["mnist"][base]
+    assert content.size == len(data) == digest.size and content.sha256() == digest.sha256
+    np.testing.assert_array_equal(content.array, idx.parse_idx(data, path))
     assert gz_md5 == digest.gzip_md5
     assert hashlib.sha256(data).hexdigest() == digest.sha256
     assert idx.digest_ok(digest, gz_md5, data)
@@ -496,13 +499,13 @@ def test_cache_beats_system(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     shutil.copytree(env.cache / "mnist", env.system)
     monkeypatch.setitem(datasets.DIGESTS, "mnist", digests_of(env.system))
     read: list[Path] = []
-    original = idx.read_idx_bytes
+    original = idx.read_idx
 
-    def spy(path: Path):
+    def spy(path: Path, **kwargs):
         read.append(path)
-        return original(path)
+        return original(path, **kwargs)
 
-    monkeypatch.setattr(idx, "read_idx_bytes", spy)
+    monkeypatch.setattr(idx, "read_idx", spy)
     assert_same(raw_load(download=False), raw)
     assert len(read) == 4 and all(p.parent == env.cache / "mnist" for p in read)
 
@@ -605,7 +608,7 @@ def _forbid_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("IDX files were parsed again")
 
     monkeypatch.setattr(idx, "parse_idx", boom)
-    monkeypatch.setattr(idx, "read_idx_bytes", boom)
+    monkeypatch.setattr(idx, "read_idx", boom)
 
 
 def test_npz_cache_hit_for_verified_data(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -644,7 +647,24 @@ def test_npz_cache_for_user_folder_and_invalidation(env: Env) -> None:
     assert len(after) == 1 and after != npzs  # the stale conversion was replaced, not kept
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncated", "wrong keys", "pickled object"])
+def _altered(npz: Path, damage: str) -> None:
+    """Rewrite the converted copy ``npz`` well-formed but altered, keeping the digest stored with it."""
+    with np.load(npz, allow_pickle=False) as z:
+        arrays = {key: z[key] for key in z.files}
+    if damage == "5 samples":
+        arrays["x_train"], arrays["t_train"] = arrays["x_train"][:5], arrays["t_train"][:5]
+    elif damage == "swapped train/test":
+        arrays["x_train"], arrays["x_test"] = arrays["x_test"], arrays["x_train"]
+        arrays["t_train"], arrays["t_test"] = arrays["t_test"], arrays["t_train"]
+    else:  # zeroed labels
+        arrays["t_train"] = np.zeros_like(arrays["t_train"])
+    np.savez(npz, **arrays)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["garbage", "truncated", "wrong keys", "pickled object", "5 samples", "swapped train/test", "zeroed labels"],
+)
 def test_corrupt_npz_is_rebuilt(env: Env, damage: str) -> None:
     folder = env.tmp / "user"
     raw = make_set(folder)
@@ -656,13 +676,36 @@ def test_corrupt_npz_is_rebuilt(env: Env, damage: str) -> None:
         npz.write_bytes(npz.read_bytes()[:1000])
     elif damage == "wrong keys":
         np.savez(npz, x_train=np.zeros(3, np.uint8))
-    else:
+    elif damage == "pickled object":
         np.savez(npz, x_train=np.array([{"a": 1}], dtype=object), t_train=0, x_test=0, t_test=0)
+    else:
+        _altered(npz, damage)
     assert_same(raw_load(data_dir=folder), raw)
     (rebuilt,) = (env.cache / "folders").glob("*.npz")
     with np.load(rebuilt, allow_pickle=False) as z:
-        assert sorted(z.files) == ["t_test", "t_train", "x_test", "x_train"]
+        assert sorted(z.files) == ["sha256", "t_test", "t_train", "x_test", "x_train"]
+        assert str(z["sha256"]) == cache.arrays_sha256(raw)
     assert no_temp_files(env.cache)
+
+
+@pytest.mark.parametrize("damage", ["5 samples", "swapped train/test"])
+def test_altered_official_npz_is_refused_even_with_a_matching_digest(
+    env: Env, monkeypatch: pytest.MonkeyPatch, damage: str
+) -> None:
+    # The official sizes are on record: a copy of other sizes is refused whatever digest it carries.
+    raw = make_set(env.system, n_train=6, n_test=4)
+    table = {
+        base: d._replace(size=len(gzip.decompress((env.system / (base + ".gz")).read_bytes())))
+        for base, d in digests_of(env.system).items()
+    }
+    monkeypatch.setitem(datasets.DIGESTS, "mnist", table)
+    raw_load(download=False)
+    (npz,) = (env.cache / "mnist").glob("mnist-*.npz")
+    _altered(npz, damage)
+    with np.load(npz, allow_pickle=False) as z:
+        arrays = {key: z[key] for key in z.files if key != "sha256"}
+    np.savez(npz, **arrays, sha256=np.array(cache.arrays_sha256(arrays)))
+    assert_same(raw_load(download=False), raw)  # rebuilt from the verified files
 
 
 def test_unwritable_cache_only_costs_speed(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -794,12 +837,82 @@ def test_offline_error_lists_every_url_and_the_ways_out(env: Env, mirror: Mirror
 
 def test_failed_verification_in_cache_is_replaced_by_download(env: Env, mirror: MirrorServer, monkeypatch) -> None:
     raw = serve_official_set(mirror, monkeypatch)
-    shutil.copytree(mirror.root, env.cache / "mnist")
-    (env.cache / "mnist" / (TEST_X + ".gz")).write_bytes(b"damaged")
     mirror.routes["good"] = "serve"
     monkeypatch.setitem(sources.MIRRORS, "mnist", (mirror.url("good"),))
+    datasets.download_dataset("mnist")  # chainrule's own files, named in the folder's record
+    (env.cache / "mnist" / (TEST_X + ".gz")).write_bytes(b"damaged")
     assert_same(raw_load(), raw)
-    assert [p for p, _ in mirror.requests] == [f"/good/{TEST_X}.gz"]  # only the bad file
+    assert [p for p, _ in mirror.requests][4:] == [f"/good/{TEST_X}.gz"]  # only the bad file
+
+
+def test_a_failing_cache_file_chainrule_did_not_write_is_kept(env: Env, mirror: MirrorServer, monkeypatch) -> None:
+    serve_official_set(mirror, monkeypatch)
+    shutil.copytree(mirror.root, env.cache / "mnist")  # copied in by hand: the user's files
+    bad = env.cache / "mnist" / (TEST_X + ".gz")
+    bad.write_bytes(b"mine")
+    mirror.routes["good"] = "serve"
+    monkeypatch.setitem(sources.MIRRORS, "mnist", (mirror.url("good"),))
+    with pytest.raises(DatasetError, match=f"chainrule did not download this file.*move {bad} away"):
+        raw_load()
+    with pytest.raises(DatasetError, match=f"move {bad} away"):
+        datasets.download_dataset("mnist")
+    assert bad.read_bytes() == b"mine" and mirror.requests == []
+
+
+def _users_folder_behind_a_symlinked_cache(env: Env, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The user's own folder of MNIST-style files (not the official ones), and the cache folder a symlink to it."""
+    mine = env.tmp / "my-mnist"
+    make_set(mine, seed=3)
+    env.cache.mkdir(parents=True)
+    (env.cache / "mnist").symlink_to(mine, target_is_directory=True)
+    # Even a record naming them (as if chainrule had downloaded them) allows no deletion through the link.
+    (mine / cache.DOWNLOADS_FILE).write_text('{"files": ["%s"]}' % '", "'.join(b + ".gz" for b in IDX_FILES))
+    return mine
+
+
+def test_no_deletion_through_a_symlinked_cache_folder(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    mine = _users_folder_behind_a_symlinked_cache(env, monkeypatch)
+    before = {p.name: p.read_bytes() for p in mine.iterdir()}
+    with pytest.raises(DatasetError, match="failed verification"):
+        load_mnist(download=False)  # the real DIGESTS do not match the user's files
+    with pytest.raises(DatasetError, match="chainrule did not download"):
+        datasets.download_dataset("mnist")
+    assert {p.name: p.read_bytes() for p in mine.iterdir()} == before
+
+
+def test_a_cache_file_that_cannot_be_read_is_not_deleted(env: Env, mirror: MirrorServer, monkeypatch) -> None:
+    serve_official_set(mirror, monkeypatch)
+    mirror.routes["good"] = "serve"
+    monkeypatch.setitem(sources.MIRRORS, "mnist", (mirror.url("good"),))
+    datasets.download_dataset("mnist")
+    locked = env.cache / "mnist" / (TEST_X + ".gz")
+    real_open = open
+
+    def deny(path, *args, **kwargs):  # as for a file of mode 000 (root reads those anyway)
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(idx, "open", deny, raising=False)
+    with pytest.raises(DatasetError, match=f"{locked}: cannot read \\(Permission denied\\)"):
+        raw_load()
+    assert locked.is_file() and len(mirror.requests) == 4
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads files of mode 000")
+def test_a_cache_file_of_mode_000_is_not_deleted(env: Env, mirror: MirrorServer, monkeypatch) -> None:
+    serve_official_set(mirror, monkeypatch)
+    mirror.routes["good"] = "serve"
+    monkeypatch.setitem(sources.MIRRORS, "mnist", (mirror.url("good"),))
+    datasets.download_dataset("mnist")
+    locked = env.cache / "mnist" / (TEST_X + ".gz")
+    locked.chmod(0)
+    try:
+        with pytest.raises(DatasetError, match="Permission denied"):
+            raw_load()
+        assert locked.is_file()
+    finally:
+        locked.chmod(0o644)
 
 
 @pytest.mark.parametrize("progress", [True, False])
