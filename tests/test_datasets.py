@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import hashlib
+import json
 import os
 import shutil
 import socket
@@ -164,6 +165,30 @@ class _Handler(BaseHTTPRequestHandler):
             body = bytes(b ^ 0x55 for b in body[:64]) + body[64:]
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
+        if mode == "trickle":
+            # One byte at a time, each well within the client's timeout: alive, but for ever.
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            for i in range(len(body)):
+                if self.server.stop.wait(0.02):
+                    return
+                self.wfile.write(body[i : i + 1])
+                self.wfile.flush()
+                self.server.sent += 1
+            return
+        if mode in ("endless", "huge-length"):
+            # Far more than the file can be: without a length, or announcing 3 GiB.
+            if mode == "huge-length":
+                self.send_header("Content-Length", str(3 << 30))
+            self.end_headers()
+            self.wfile.write(body)
+            zeros = bytes(1 << 16)
+            for _ in range(1024):  # 64 MiB at most, so a client that never stops still ends
+                if self.server.stop.is_set():
+                    return
+                self.wfile.write(zeros)
+                self.server.sent += len(zeros)
+            return
         if mode == "truncate":
             # Promise more than we send, then close the connection.
             self.send_header("Content-Length", str(len(body) + 1000))
@@ -180,7 +205,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 class MirrorServer(ThreadingHTTPServer):
     """Serves ``root/<file>`` under ``/<prefix>/<file>``; ``routes[prefix]`` picks the behaviour:
-    "serve", "404", "garbage" (wrong bytes), "truncate" (short body), "sleep" (never answers)."""
+    "serve", "404", "garbage" (wrong bytes), "truncate" (short body), "sleep" (never answers),
+    "trickle" (a byte every 20 ms), "endless" (the file then zeros, no length), "huge-length"
+    (the same, announcing 3 GiB)."""
 
     daemon_threads = False
     block_on_close = True  # server_close() joins the handler threads
@@ -191,12 +218,13 @@ class MirrorServer(ThreadingHTTPServer):
         self.routes: dict[str, str] = {}
         self.requests: list[tuple[str, str]] = []
         self.stop = threading.Event()
+        self.sent = 0  # bytes sent by the "trickle", "endless" and "huge-length" routes
 
     def url(self, prefix: str) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}/{prefix}/"
 
     def handle_error(self, request: object, client_address: object) -> None:
-        pass  # clients that time out leave broken pipes behind; that is the point of the test
+        pass  # clients that time out or give up leave broken pipes behind; that is the point of the test
 
 
 @pytest.fixture
@@ -866,7 +894,7 @@ def _users_folder_behind_a_symlinked_cache(env: Env, monkeypatch: pytest.MonkeyP
     env.cache.mkdir(parents=True)
     (env.cache / "mnist").symlink_to(mine, target_is_directory=True)
     # Even a record naming them (as if chainrule had downloaded them) allows no deletion through the link.
-    (mine / cache.DOWNLOADS_FILE).write_text('{"files": ["%s"]}' % '", "'.join(b + ".gz" for b in IDX_FILES))
+    (mine / cache.DOWNLOADS_FILE).write_text(json.dumps({"files": [b + ".gz" for b in IDX_FILES]}))
     return mine
 
 
@@ -942,6 +970,81 @@ def test_download_times_out(tmp_path: Path, mirror: MirrorServer, monkeypatch: p
         download.download_file(mirror.url("slow") + "x.gz", tmp_path / "x.gz", Digest("0" * 32, None), progress=False)
     assert time.perf_counter() - start < 5
     assert list(tmp_path.iterdir()) == [tmp_path / "served"]
+
+
+def test_a_trickling_mirror_is_dropped_for_the_next(env: Env, mirror: MirrorServer, monkeypatch) -> None:
+    raw = serve_official_set(mirror, monkeypatch)
+    mirror.routes.update(slow="trickle", good="serve")
+    monkeypatch.setitem(sources.MIRRORS, "mnist", (mirror.url("slow"), mirror.url("good")))
+    # Each byte comes well within the timeout; the average rate is what fails.
+    monkeypatch.setattr(download, "TIMEOUT", 0.3)
+    monkeypatch.setattr(download, "MIN_RATE", 1000.0)
+    start = time.perf_counter()
+    x, t = load_mnist(normalize=False, flatten=False, split="test")
+    assert time.perf_counter() - start < 4  # two files, each given up on after about 0.3 s
+    np.testing.assert_array_equal(t, raw["t_test"])
+    assert [p.split("/")[1] for p, _ in mirror.requests] == ["slow", "good"] * 2
+    assert mirror.sent < 100
+    assert no_temp_files(env.cache)
+
+
+def test_download_rate_error_says_why(tmp_path: Path, mirror: MirrorServer, monkeypatch) -> None:
+    (mirror.root / "labels.gz").write_bytes(gzip.compress(idx_bytes(np.arange(5000) % 10), mtime=0))
+    mirror.routes["slow"] = "trickle"
+    monkeypatch.setattr(download, "TIMEOUT", 0.2)
+    monkeypatch.setattr(download, "MIN_RATE", 500.0)
+    with pytest.raises(DatasetError, match=r"too slow: \d+ bytes in 0\.\d s, below the minimum of 500 bytes/s"):
+        download.download_file(mirror.url("slow") + "labels.gz", tmp_path / "labels.gz", Digest("0" * 32, None))
+    assert list(tmp_path.iterdir()) == [tmp_path / "served"]
+
+
+@pytest.mark.parametrize("route", ["endless", "huge-length"])
+def test_download_stops_at_the_size_the_file_can_have(env: Env, mirror: MirrorServer, monkeypatch, route) -> None:
+    raw = serve_official_set(mirror, monkeypatch)
+    table = {
+        base: d._replace(size=len(gzip.decompress((mirror.root / (base + ".gz")).read_bytes())))
+        for base, d in datasets.DIGESTS["mnist"].items()
+    }
+    monkeypatch.setitem(datasets.DIGESTS, "mnist", table)
+    mirror.routes.update(big=route, good="serve")
+    monkeypatch.setitem(sources.MIRRORS, "mnist", (mirror.url("big"), mirror.url("good")))
+    dest = env.tmp / (TEST_T + ".gz")
+    with pytest.raises(DatasetError) as info:
+        download.download_from_mirrors([mirror.url("big")], TEST_T + ".gz", dest, table[TEST_T])
+    limit = idx.gzip_bound(table[TEST_T].size)
+    assert f"more than the {limit} bytes this file can have" in str(info.value)
+    assert mirror.sent < 4 << 20  # stopped early: not the 64 MiB the server would send
+    assert not dest.exists() and no_temp_files(env.tmp)
+    x, t = load_mnist(normalize=False, flatten=False, split="test")  # the next mirror serves
+    np.testing.assert_array_equal(t, raw["t_test"])
+
+
+def test_stale_part_files_are_removed_when_a_download_starts(tmp_path: Path, mirror: MirrorServer) -> None:
+    blob = gzip.compress(idx_bytes(np.arange(50) % 10), mtime=0)
+    (mirror.root / "labels.gz").write_bytes(blob)
+    mirror.routes["good"] = "serve"
+    folder = tmp_path / "out"
+    folder.mkdir()
+    old = time.time() - 2 * download.STALE_PART_AGE
+    stale = folder / ".labels.gz.0123456789ab.part"  # left by a download killed with SIGKILL
+    fresh = folder / ".labels.gz.ba9876543210.part"  # another download, still running
+    other = folder / ".notes.txt.0123456789ab.part"  # not a file this download writes
+    mine = folder / "labels.gz.part"  # not chainrule's temporary name
+    for path in (stale, fresh, other, mine):
+        path.write_bytes(b"partial")
+    target = tmp_path / "elsewhere"
+    target.write_bytes(b"keep")
+    link = folder / ".labels.gz.aaaaaaaaaaaa.part"
+    link.symlink_to(target)
+    for path in (stale, other, mine, link, target):
+        os.utime(path, (old, old), follow_symlinks=path is not link)
+    download.download_file(
+        mirror.url("good") + "labels.gz", folder / "labels.gz", Digest(hashlib.md5(blob).hexdigest(), None)
+    )
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        ["labels.gz", fresh.name, other.name, mine.name, link.name]
+    )
+    assert target.read_bytes() == b"keep"
 
 
 class RecordingBar:

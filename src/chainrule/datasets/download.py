@@ -198,7 +198,9 @@ def _stream(
             length_header = response.headers.get("Content-Length")
             expected = int(length_header) if length_header and length_header.isdigit() else None
             if expected is not None and expected > limit:
-                raise DatasetError(f"the server announces {expected} bytes, more than the {limit} this file can have")
+                raise DatasetError(
+                    f"the server announces {expected} bytes, more than the {limit} bytes this file can have"
+                )
             bar = factory(name, expected) if factory is not None else None
             try:
                 while True:
