@@ -18,6 +18,8 @@ import socket
 import sys
 import threading
 import time
+import tracemalloc
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -388,6 +390,101 @@ def test_bad_gzip_raises_dataset_error(env: Env, blob: bytes) -> None:
     with pytest.raises(DatasetError, match="gzip") as info:
         load_mnist(data_dir=folder)
     assert str(path) in str(info.value)
+
+
+def _bomb(path: Path, header: bytes, zeros: int) -> Path:
+    """A gzip file of ``header`` and then ``zeros`` zero bytes, written in a stream (about 1 kB per MiB)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    chunk = bytes(1 << 20)
+    with open(path, "wb") as f:
+        f.write(packer.compress(header))
+        for _ in range(zeros >> 20):
+            f.write(packer.compress(chunk))
+        f.write(packer.flush())
+    return path
+
+
+def _peak_bytes(func) -> tuple[int, BaseException | None]:
+    """The peak of memory traced (NumPy's arrays included) while ``func()`` runs, and what it raised."""
+    tracemalloc.start()
+    try:
+        func()
+        raised = None
+    except BaseException as exc:
+        raised = exc
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak, raised
+
+
+def test_a_gzip_bomb_is_inflated_no_further_than_its_header_declares(env: Env) -> None:
+    folder = env.tmp / "user"
+    make_set(folder, n_train=3)
+    # The header declares 3 images of 28x28 (2,368 bytes); 200 MiB of zeros follow, in 200 kB.
+    path = _bomb(folder / (TRAIN_X + ".gz"), idx_bytes(_images(3)), 200 << 20)
+    assert path.stat().st_size < 400_000
+    peak, raised = _peak_bytes(lambda: load_mnist(data_dir=folder))
+    assert isinstance(raised, DatasetError) and "has trailing bytes" in str(raised) and str(path) in str(raised)
+    assert peak < 4 << 20
+
+
+def test_a_gzip_header_declaring_more_than_its_file_can_hold_is_refused_before_allocating(env: Env) -> None:
+    folder = env.tmp / "user"
+    make_set(folder, n_train=3)
+    # 60,000 images of 4000x4000 declared (960 GB), in a gzip file of a few kB.
+    head = b"\x00\x00\x08\x03" + b"".join(d.to_bytes(4, "big") for d in (60000, 4000, 4000))
+    path = _bomb(folder / (TRAIN_X + ".gz"), head, 4 << 20)
+    peak, raised = _peak_bytes(lambda: load_mnist(data_dir=folder))
+    assert isinstance(raised, DatasetError), raised
+    assert f"{path}: truncated: dimensions (60000, 4000, 4000)" in str(raised) and "can hold" in str(raised)
+    assert peak < 4 << 20
+
+
+def test_a_gzip_bomb_in_the_cache_is_a_one_line_error_and_does_not_stay(
+    env: Env, mirror: MirrorServer, monkeypatch
+) -> None:
+    raw = serve_official_set(mirror, monkeypatch)
+    table = {
+        base: d._replace(size=len(gzip.decompress((mirror.root / (base + ".gz")).read_bytes())))
+        for base, d in datasets.DIGESTS["mnist"].items()
+    }
+    monkeypatch.setitem(datasets.DIGESTS, "mnist", table)
+    mirror.routes["good"] = "serve"
+    monkeypatch.setitem(sources.MIRRORS, "mnist", (mirror.url("good"),))
+    datasets.download_dataset("mnist")
+    bomb = _bomb(env.cache / "mnist" / (TRAIN_X + ".gz"), idx_bytes(raw["x_train"]), 100 << 20)
+    peak, raised = _peak_bytes(lambda: raw_load(download=False))
+    assert isinstance(raised, DatasetNotFoundError) and "removed" in str(raised) and str(bomb) in str(raised)
+    assert not bomb.exists() and peak < 4 << 20
+    assert_same(raw_load(), raw)  # downloaded again
+
+
+def test_a_sparse_64_gib_raw_idx_file_is_refused_from_its_size(env: Env) -> None:
+    folder = env.tmp / "user"
+    make_set(folder, n_train=3, gz=False)
+    path = folder / TRAIN_X
+    with open(path, "r+b") as f:
+        f.truncate(64 << 30)  # a sparse file: the header says 3 images, the size says 64 GiB
+    start = time.perf_counter()
+    peak, raised = _peak_bytes(lambda: load_mnist(data_dir=folder))
+    assert isinstance(raised, DatasetError), raised
+    assert str(raised) == f"{path}: has trailing bytes: dimensions (3, 28, 28) need 2368 bytes, the file has {64 << 30}"
+    assert peak < 1 << 20 and time.perf_counter() - start < 2
+
+
+def test_an_idx_file_of_no_samples_is_refused_naming_it(env: Env) -> None:
+    folder = env.tmp / "user"
+    make_set(folder)
+    for base, empty in ((TRAIN_T, np.zeros(0)), (TEST_X, np.zeros((0, 28, 28))), (TEST_X, np.zeros((4, 0, 28)))):
+        for gz in (True, False):
+            make_set(folder)
+            (folder / (base + ".gz")).unlink()
+            path = write_file(folder, base, idx_bytes(empty), gz=gz)
+            with pytest.raises(DatasetError, match="holds (no samples \\(N = 0\\)|images of no pixels)") as info:
+                load_mnist(data_dir=folder)
+            assert str(info.value).startswith(f"{path}: holds")
+            path.unlink()
 
 
 def test_gzip_detected_by_magic_without_suffix(env: Env) -> None:
