@@ -339,6 +339,22 @@ def test_real_mnist_test_split_from_a_system_folder_is_verified(env: Env, monkey
         load_mnist(download=False)
 
 
+@needs_real_mnist
+def test_a_recompressed_mnist_train_images_file_says_where_it_can_be_used(env: Env) -> None:
+    # Only the upstream .gz's MD5 is on record for MNIST's training images: a recompressed copy
+    # (here a stand-in of the official size) fails in a verified folder, with the way out named.
+    system = env.system
+    system.mkdir(parents=True)
+    for base in (TRAIN_T, TEST_X, TEST_T):
+        shutil.copy(REAL_MNIST / (base + ".gz"), system)
+    write_file(system, TRAIN_X, idx_bytes(np.zeros((60000, 28, 28))))
+    with pytest.raises(DatasetNotFoundError, match="only the MD5 of the upstream .gz is on record") as info:
+        load_mnist(download=False)
+    assert "data_dir= or $CHAINRULE_DATA" in str(info.value)
+    (x_train, t_train), _ = load_mnist(data_dir=system)  # checked for structure only
+    assert x_train.shape == (60000, 784) and t_train.shape == (60000,)
+
+
 # --------------------------------------------------------------------------------------------
 # IDX parsing and structural validation
 # --------------------------------------------------------------------------------------------
