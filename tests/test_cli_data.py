@@ -164,7 +164,10 @@ def test_data_download_list_path_and_verify(env, capsys, mirror: MirrorServer, m
     assert [line.split()[:2] for line in lines[:4]] == [["downloaded", base + ".gz"] for base in IDX_FILES]
     assert all(line.endswith(" KiB, verified)") for line in lines[:4])  # small synthetic files
     assert lines[-1] == f"mnist is in {folder}"
-    assert sorted(p.name for p in folder.iterdir()) == sorted(base + ".gz" for base in IDX_FILES)
+    # The files, and the record of what chainrule downloaded (only those may it ever delete).
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [".chainrule-downloads.json"] + [b + ".gz" for b in IDX_FILES]
+    )
     status, out, _ = run(capsys, "data", "download", "mnist")
     assert status == 0 and out.splitlines()[0] == "nothing to download: the 4 files were there and verified"
     assert len(mirror.requests) == 4
@@ -204,7 +207,7 @@ def test_data_download_replaces_a_damaged_file_and_shows_a_bar_on_a_terminal(
     mirror.routes["good"] = "serve"
     monkeypatch.setitem(sources.MIRRORS, "mnist", (mirror.url("good"),))
     folder = env.cache / "mnist"
-    shutil.copytree(mirror.root, folder)
+    assert run(capsys, "data", "download", "mnist", "--no-progress")[0] == 0
     (folder / (TEST_T + ".gz")).write_bytes(b"damaged")
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     status, out, err = run(capsys, "data", "download", "mnist")
@@ -213,7 +216,7 @@ def test_data_download_replaces_a_damaged_file_and_shows_a_bar_on_a_terminal(
     assert lines[0] == f"removed {folder / (TEST_T + '.gz')} (not the official file)"
     assert lines[1].startswith(f"downloaded {TEST_T}.gz (") and lines[2] == f"mnist is in {folder}"
     assert f"{TEST_T}.gz" in err  # the bar, on stderr
-    assert [p for p, _ in mirror.requests] == [f"/good/{TEST_T}.gz"]
+    assert [p for p, _ in mirror.requests][4:] == [f"/good/{TEST_T}.gz"]
     (folder / (TEST_T + ".gz")).unlink()
     _, _, err = run(capsys, "data", "download", "mnist", "--no-progress")
     assert err == ""
@@ -251,3 +254,17 @@ def test_data_usage_errors(env, capsys, argv, message):
         status = exc.code
     err = capsys.readouterr().err
     assert status == 2 and len(err.strip().splitlines()) == 1 and message in err
+
+
+def test_data_download_keeps_a_damaged_file_it_did_not_write(env, capsys, mirror: MirrorServer, monkeypatch):
+    serve_official_set(mirror, monkeypatch)
+    mirror.routes["good"] = "serve"
+    monkeypatch.setitem(sources.MIRRORS, "mnist", (mirror.url("good"),))
+    folder = env.cache / "mnist"
+    shutil.copytree(mirror.root, folder)  # copied in by hand
+    bad = folder / (TEST_T + ".gz")
+    bad.write_bytes(b"mine")
+    status, out, err = run(capsys, "data", "download", "mnist")
+    assert status == 2 and out == "" and len(err.splitlines()) == 1
+    assert err.startswith("chainrule data: error: MNIST: ") and f"move {bad} away" in err
+    assert bad.read_bytes() == b"mine" and mirror.requests == []

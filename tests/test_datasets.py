@@ -11,12 +11,15 @@ from __future__ import annotations
 import contextlib
 import gzip
 import hashlib
+import json
 import os
 import shutil
 import socket
 import sys
 import threading
 import time
+import tracemalloc
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -164,6 +167,30 @@ class _Handler(BaseHTTPRequestHandler):
             body = bytes(b ^ 0x55 for b in body[:64]) + body[64:]
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
+        if mode == "trickle":
+            # One byte at a time, each well within the client's timeout: alive, but for ever.
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            for i in range(len(body)):
+                if self.server.stop.wait(0.02):
+                    return
+                self.wfile.write(body[i : i + 1])
+                self.wfile.flush()
+                self.server.sent += 1
+            return
+        if mode in ("endless", "huge-length"):
+            # Far more than the file can be: without a length, or announcing 3 GiB.
+            if mode == "huge-length":
+                self.send_header("Content-Length", str(3 << 30))
+            self.end_headers()
+            self.wfile.write(body)
+            zeros = bytes(1 << 16)
+            for _ in range(1024):  # 64 MiB at most, so a client that never stops still ends
+                if self.server.stop.is_set():
+                    return
+                self.wfile.write(zeros)
+                self.server.sent += len(zeros)
+            return
         if mode == "truncate":
             # Promise more than we send, then close the connection.
             self.send_header("Content-Length", str(len(body) + 1000))
@@ -180,7 +207,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 class MirrorServer(ThreadingHTTPServer):
     """Serves ``root/<file>`` under ``/<prefix>/<file>``; ``routes[prefix]`` picks the behaviour:
-    "serve", "404", "garbage" (wrong bytes), "truncate" (short body), "sleep" (never answers)."""
+    "serve", "404", "garbage" (wrong bytes), "truncate" (short body), "sleep" (never answers),
+    "trickle" (a byte every 20 ms), "endless" (the file then zeros, no length), "huge-length"
+    (the same, announcing 3 GiB)."""
 
     daemon_threads = False
     block_on_close = True  # server_close() joins the handler threads
@@ -191,12 +220,13 @@ class MirrorServer(ThreadingHTTPServer):
         self.routes: dict[str, str] = {}
         self.requests: list[tuple[str, str]] = []
         self.stop = threading.Event()
+        self.sent = 0  # bytes sent by the "trickle", "endless" and "huge-length" routes
 
     def url(self, prefix: str) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}/{prefix}/"
 
     def handle_error(self, request: object, client_address: object) -> None:
-        pass  # clients that time out leave broken pipes behind; that is the point of the test
+        pass  # clients that time out or give up leave broken pipes behind; that is the point of the test
 
 
 @pytest.fixture
@@ -254,8 +284,8 @@ needs_real_mnist = pytest.mark.skipif(
 
 @needs_real_mnist
 def test_real_mnist_test_set_parses() -> None:
-    x = idx.parse_idx(idx.read_idx_bytes(REAL_MNIST / (TEST_X + ".gz"))[0], REAL_MNIST)
-    t = idx.parse_idx(idx.read_idx_bytes(REAL_MNIST / (TEST_T + ".gz"))[0], REAL_MNIST)
+    x = idx.read_idx(REAL_MNIST / (TEST_X + ".gz")).array
+    t = idx.read_idx(REAL_MNIST / (TEST_T + ".gz")).array
     assert x.shape == (10000, 28, 28) and x.dtype == np.uint8
     assert t.shape == (10000,) and set(np.unique(t)) == set(range(10))
     assert t[:5].tolist() == [7, 2, 1, 0, 4]
@@ -266,8 +296,11 @@ def test_real_mnist_test_set_parses() -> None:
 @pytest.mark.parametrize("base", [TRAIN_T, TEST_X, TEST_T])
 def test_real_mnist_digests(base: str) -> None:
     path = REAL_MNIST / (base + ".gz")
-    data, gz_md5 = idx.read_idx_bytes(path)
+    content = idx.read_idx(path)
+    data, gz_md5 = gzip.decompress(path.read_bytes()), content.gzip_md5
     digest = datasets.DIGESTS["mnist"][base]
+    assert content.size == len(data) == digest.size and content.sha256() == digest.sha256
+    np.testing.assert_array_equal(content.array, idx.parse_idx(data, path))
     assert gz_md5 == digest.gzip_md5
     assert hashlib.sha256(data).hexdigest() == digest.sha256
     assert idx.digest_ok(digest, gz_md5, data)
@@ -304,6 +337,22 @@ def test_real_mnist_test_split_from_a_system_folder_is_verified(env: Env, monkey
     assert not list(env.cache.rglob("*.npz"))  # one split is never converted: the .npz holds all four
     with pytest.raises(DatasetError, match="missing train-images-idx3-ubyte"):
         load_mnist(download=False)
+
+
+@needs_real_mnist
+def test_a_recompressed_mnist_train_images_file_says_where_it_can_be_used(env: Env) -> None:
+    # Only the upstream .gz's MD5 is on record for MNIST's training images: a recompressed copy
+    # (here a stand-in of the official size) fails in a verified folder, with the way out named.
+    system = env.system
+    system.mkdir(parents=True)
+    for base in (TRAIN_T, TEST_X, TEST_T):
+        shutil.copy(REAL_MNIST / (base + ".gz"), system)
+    write_file(system, TRAIN_X, idx_bytes(np.zeros((60000, 28, 28))))
+    with pytest.raises(DatasetNotFoundError, match="only the MD5 of the upstream .gz is on record") as info:
+        load_mnist(download=False)
+    assert "data_dir= or $CHAINRULE_DATA" in str(info.value)
+    (x_train, t_train), _ = load_mnist(data_dir=system)  # checked for structure only
+    assert x_train.shape == (60000, 784) and t_train.shape == (60000,)
 
 
 # --------------------------------------------------------------------------------------------
@@ -357,6 +406,101 @@ def test_bad_gzip_raises_dataset_error(env: Env, blob: bytes) -> None:
     with pytest.raises(DatasetError, match="gzip") as info:
         load_mnist(data_dir=folder)
     assert str(path) in str(info.value)
+
+
+def _bomb(path: Path, header: bytes, zeros: int) -> Path:
+    """A gzip file of ``header`` and then ``zeros`` zero bytes, written in a stream (about 1 kB per MiB)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    chunk = bytes(1 << 20)
+    with open(path, "wb") as f:
+        f.write(packer.compress(header))
+        for _ in range(zeros >> 20):
+            f.write(packer.compress(chunk))
+        f.write(packer.flush())
+    return path
+
+
+def _peak_bytes(func) -> tuple[int, BaseException | None]:
+    """The peak of memory traced (NumPy's arrays included) while ``func()`` runs, and what it raised."""
+    tracemalloc.start()
+    try:
+        func()
+        raised = None
+    except BaseException as exc:
+        raised = exc
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak, raised
+
+
+def test_a_gzip_bomb_is_inflated_no_further_than_its_header_declares(env: Env) -> None:
+    folder = env.tmp / "user"
+    make_set(folder, n_train=3)
+    # The header declares 3 images of 28x28 (2,368 bytes); 200 MiB of zeros follow, in 200 kB.
+    path = _bomb(folder / (TRAIN_X + ".gz"), idx_bytes(_images(3)), 200 << 20)
+    assert path.stat().st_size < 400_000
+    peak, raised = _peak_bytes(lambda: load_mnist(data_dir=folder))
+    assert isinstance(raised, DatasetError) and "has trailing bytes" in str(raised) and str(path) in str(raised)
+    assert peak < 4 << 20
+
+
+def test_a_gzip_header_declaring_more_than_its_file_can_hold_is_refused_before_allocating(env: Env) -> None:
+    folder = env.tmp / "user"
+    make_set(folder, n_train=3)
+    # 60,000 images of 4000x4000 declared (960 GB), in a gzip file of a few kB.
+    head = b"\x00\x00\x08\x03" + b"".join(d.to_bytes(4, "big") for d in (60000, 4000, 4000))
+    path = _bomb(folder / (TRAIN_X + ".gz"), head, 4 << 20)
+    peak, raised = _peak_bytes(lambda: load_mnist(data_dir=folder))
+    assert isinstance(raised, DatasetError), raised
+    assert f"{path}: truncated: dimensions (60000, 4000, 4000)" in str(raised) and "can hold" in str(raised)
+    assert peak < 4 << 20
+
+
+def test_a_gzip_bomb_in_the_cache_is_a_one_line_error_and_does_not_stay(
+    env: Env, mirror: MirrorServer, monkeypatch
+) -> None:
+    raw = serve_official_set(mirror, monkeypatch)
+    table = {
+        base: d._replace(size=len(gzip.decompress((mirror.root / (base + ".gz")).read_bytes())))
+        for base, d in datasets.DIGESTS["mnist"].items()
+    }
+    monkeypatch.setitem(datasets.DIGESTS, "mnist", table)
+    mirror.routes["good"] = "serve"
+    monkeypatch.setitem(sources.MIRRORS, "mnist", (mirror.url("good"),))
+    datasets.download_dataset("mnist")
+    bomb = _bomb(env.cache / "mnist" / (TRAIN_X + ".gz"), idx_bytes(raw["x_train"]), 100 << 20)
+    peak, raised = _peak_bytes(lambda: raw_load(download=False))
+    assert isinstance(raised, DatasetNotFoundError) and "removed" in str(raised) and str(bomb) in str(raised)
+    assert not bomb.exists() and peak < 4 << 20
+    assert_same(raw_load(), raw)  # downloaded again
+
+
+def test_a_sparse_64_gib_raw_idx_file_is_refused_from_its_size(env: Env) -> None:
+    folder = env.tmp / "user"
+    make_set(folder, n_train=3, gz=False)
+    path = folder / TRAIN_X
+    with open(path, "r+b") as f:
+        f.truncate(64 << 30)  # a sparse file: the header says 3 images, the size says 64 GiB
+    start = time.perf_counter()
+    peak, raised = _peak_bytes(lambda: load_mnist(data_dir=folder))
+    assert isinstance(raised, DatasetError), raised
+    assert str(raised) == f"{path}: has trailing bytes: dimensions (3, 28, 28) need 2368 bytes, the file has {64 << 30}"
+    assert peak < 1 << 20 and time.perf_counter() - start < 2
+
+
+def test_an_idx_file_of_no_samples_is_refused_naming_it(env: Env) -> None:
+    folder = env.tmp / "user"
+    make_set(folder)
+    for base, empty in ((TRAIN_T, np.zeros(0)), (TEST_X, np.zeros((0, 28, 28))), (TEST_X, np.zeros((4, 0, 28)))):
+        for gz in (True, False):
+            make_set(folder)
+            (folder / (base + ".gz")).unlink()
+            path = write_file(folder, base, idx_bytes(empty), gz=gz)
+            with pytest.raises(DatasetError, match="holds (no samples \\(N = 0\\)|images of no pixels)") as info:
+                load_mnist(data_dir=folder)
+            assert str(info.value).startswith(f"{path}: holds")
+            path.unlink()
 
 
 def test_gzip_detected_by_magic_without_suffix(env: Env) -> None:
@@ -496,13 +640,13 @@ def test_cache_beats_system(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     shutil.copytree(env.cache / "mnist", env.system)
     monkeypatch.setitem(datasets.DIGESTS, "mnist", digests_of(env.system))
     read: list[Path] = []
-    original = idx.read_idx_bytes
+    original = idx.read_idx
 
-    def spy(path: Path):
+    def spy(path: Path, **kwargs):
         read.append(path)
-        return original(path)
+        return original(path, **kwargs)
 
-    monkeypatch.setattr(idx, "read_idx_bytes", spy)
+    monkeypatch.setattr(idx, "read_idx", spy)
     assert_same(raw_load(download=False), raw)
     assert len(read) == 4 and all(p.parent == env.cache / "mnist" for p in read)
 
@@ -605,7 +749,7 @@ def _forbid_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("IDX files were parsed again")
 
     monkeypatch.setattr(idx, "parse_idx", boom)
-    monkeypatch.setattr(idx, "read_idx_bytes", boom)
+    monkeypatch.setattr(idx, "read_idx", boom)
 
 
 def test_npz_cache_hit_for_verified_data(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -644,7 +788,24 @@ def test_npz_cache_for_user_folder_and_invalidation(env: Env) -> None:
     assert len(after) == 1 and after != npzs  # the stale conversion was replaced, not kept
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncated", "wrong keys", "pickled object"])
+def _altered(npz: Path, damage: str) -> None:
+    """Rewrite the converted copy ``npz`` well-formed but altered, keeping the digest stored with it."""
+    with np.load(npz, allow_pickle=False) as z:
+        arrays = {key: z[key] for key in z.files}
+    if damage == "5 samples":
+        arrays["x_train"], arrays["t_train"] = arrays["x_train"][:5], arrays["t_train"][:5]
+    elif damage == "swapped train/test":
+        arrays["x_train"], arrays["x_test"] = arrays["x_test"], arrays["x_train"]
+        arrays["t_train"], arrays["t_test"] = arrays["t_test"], arrays["t_train"]
+    else:  # zeroed labels
+        arrays["t_train"] = np.zeros_like(arrays["t_train"])
+    np.savez(npz, **arrays)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["garbage", "truncated", "wrong keys", "pickled object", "5 samples", "swapped train/test", "zeroed labels"],
+)
 def test_corrupt_npz_is_rebuilt(env: Env, damage: str) -> None:
     folder = env.tmp / "user"
     raw = make_set(folder)
@@ -656,13 +817,36 @@ def test_corrupt_npz_is_rebuilt(env: Env, damage: str) -> None:
         npz.write_bytes(npz.read_bytes()[:1000])
     elif damage == "wrong keys":
         np.savez(npz, x_train=np.zeros(3, np.uint8))
-    else:
+    elif damage == "pickled object":
         np.savez(npz, x_train=np.array([{"a": 1}], dtype=object), t_train=0, x_test=0, t_test=0)
+    else:
+        _altered(npz, damage)
     assert_same(raw_load(data_dir=folder), raw)
     (rebuilt,) = (env.cache / "folders").glob("*.npz")
     with np.load(rebuilt, allow_pickle=False) as z:
-        assert sorted(z.files) == ["t_test", "t_train", "x_test", "x_train"]
+        assert sorted(z.files) == ["sha256", "t_test", "t_train", "x_test", "x_train"]
+        assert str(z["sha256"]) == cache.arrays_sha256(raw)
     assert no_temp_files(env.cache)
+
+
+@pytest.mark.parametrize("damage", ["5 samples", "swapped train/test"])
+def test_altered_official_npz_is_refused_even_with_a_matching_digest(
+    env: Env, monkeypatch: pytest.MonkeyPatch, damage: str
+) -> None:
+    # The official sizes are on record: a copy of other sizes is refused whatever digest it carries.
+    raw = make_set(env.system, n_train=6, n_test=4)
+    table = {
+        base: d._replace(size=len(gzip.decompress((env.system / (base + ".gz")).read_bytes())))
+        for base, d in digests_of(env.system).items()
+    }
+    monkeypatch.setitem(datasets.DIGESTS, "mnist", table)
+    raw_load(download=False)
+    (npz,) = (env.cache / "mnist").glob("mnist-*.npz")
+    _altered(npz, damage)
+    with np.load(npz, allow_pickle=False) as z:
+        arrays = {key: z[key] for key in z.files if key != "sha256"}
+    np.savez(npz, **arrays, sha256=np.array(cache.arrays_sha256(arrays)))
+    assert_same(raw_load(download=False), raw)  # rebuilt from the verified files
 
 
 def test_unwritable_cache_only_costs_speed(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -794,12 +978,82 @@ def test_offline_error_lists_every_url_and_the_ways_out(env: Env, mirror: Mirror
 
 def test_failed_verification_in_cache_is_replaced_by_download(env: Env, mirror: MirrorServer, monkeypatch) -> None:
     raw = serve_official_set(mirror, monkeypatch)
-    shutil.copytree(mirror.root, env.cache / "mnist")
-    (env.cache / "mnist" / (TEST_X + ".gz")).write_bytes(b"damaged")
     mirror.routes["good"] = "serve"
     monkeypatch.setitem(sources.MIRRORS, "mnist", (mirror.url("good"),))
+    datasets.download_dataset("mnist")  # chainrule's own files, named in the folder's record
+    (env.cache / "mnist" / (TEST_X + ".gz")).write_bytes(b"damaged")
     assert_same(raw_load(), raw)
-    assert [p for p, _ in mirror.requests] == [f"/good/{TEST_X}.gz"]  # only the bad file
+    assert [p for p, _ in mirror.requests][4:] == [f"/good/{TEST_X}.gz"]  # only the bad file
+
+
+def test_a_failing_cache_file_chainrule_did_not_write_is_kept(env: Env, mirror: MirrorServer, monkeypatch) -> None:
+    serve_official_set(mirror, monkeypatch)
+    shutil.copytree(mirror.root, env.cache / "mnist")  # copied in by hand: the user's files
+    bad = env.cache / "mnist" / (TEST_X + ".gz")
+    bad.write_bytes(b"mine")
+    mirror.routes["good"] = "serve"
+    monkeypatch.setitem(sources.MIRRORS, "mnist", (mirror.url("good"),))
+    with pytest.raises(DatasetError, match=f"chainrule did not download this file.*move {bad} away"):
+        raw_load()
+    with pytest.raises(DatasetError, match=f"move {bad} away"):
+        datasets.download_dataset("mnist")
+    assert bad.read_bytes() == b"mine" and mirror.requests == []
+
+
+def _users_folder_behind_a_symlinked_cache(env: Env, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The user's own folder of MNIST-style files (not the official ones), and the cache folder a symlink to it."""
+    mine = env.tmp / "my-mnist"
+    make_set(mine, seed=3)
+    env.cache.mkdir(parents=True)
+    (env.cache / "mnist").symlink_to(mine, target_is_directory=True)
+    # Even a record naming them (as if chainrule had downloaded them) allows no deletion through the link.
+    (mine / cache.DOWNLOADS_FILE).write_text(json.dumps({"files": [b + ".gz" for b in IDX_FILES]}))
+    return mine
+
+
+def test_no_deletion_through_a_symlinked_cache_folder(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    mine = _users_folder_behind_a_symlinked_cache(env, monkeypatch)
+    before = {p.name: p.read_bytes() for p in mine.iterdir()}
+    with pytest.raises(DatasetError, match="failed verification"):
+        load_mnist(download=False)  # the real DIGESTS do not match the user's files
+    with pytest.raises(DatasetError, match="chainrule did not download"):
+        datasets.download_dataset("mnist")
+    assert {p.name: p.read_bytes() for p in mine.iterdir()} == before
+
+
+def test_a_cache_file_that_cannot_be_read_is_not_deleted(env: Env, mirror: MirrorServer, monkeypatch) -> None:
+    serve_official_set(mirror, monkeypatch)
+    mirror.routes["good"] = "serve"
+    monkeypatch.setitem(sources.MIRRORS, "mnist", (mirror.url("good"),))
+    datasets.download_dataset("mnist")
+    locked = env.cache / "mnist" / (TEST_X + ".gz")
+    real_open = open
+
+    def deny(path, *args, **kwargs):  # as for a file of mode 000 (root reads those anyway)
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(idx, "open", deny, raising=False)
+    with pytest.raises(DatasetError, match=f"{locked}: cannot read \\(Permission denied\\)"):
+        raw_load()
+    assert locked.is_file() and len(mirror.requests) == 4
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads files of mode 000")
+def test_a_cache_file_of_mode_000_is_not_deleted(env: Env, mirror: MirrorServer, monkeypatch) -> None:
+    serve_official_set(mirror, monkeypatch)
+    mirror.routes["good"] = "serve"
+    monkeypatch.setitem(sources.MIRRORS, "mnist", (mirror.url("good"),))
+    datasets.download_dataset("mnist")
+    locked = env.cache / "mnist" / (TEST_X + ".gz")
+    locked.chmod(0)
+    try:
+        with pytest.raises(DatasetError, match="Permission denied"):
+            raw_load()
+        assert locked.is_file()
+    finally:
+        locked.chmod(0o644)
 
 
 @pytest.mark.parametrize("progress", [True, False])
@@ -829,6 +1083,81 @@ def test_download_times_out(tmp_path: Path, mirror: MirrorServer, monkeypatch: p
         download.download_file(mirror.url("slow") + "x.gz", tmp_path / "x.gz", Digest("0" * 32, None), progress=False)
     assert time.perf_counter() - start < 5
     assert list(tmp_path.iterdir()) == [tmp_path / "served"]
+
+
+def test_a_trickling_mirror_is_dropped_for_the_next(env: Env, mirror: MirrorServer, monkeypatch) -> None:
+    raw = serve_official_set(mirror, monkeypatch)
+    mirror.routes.update(slow="trickle", good="serve")
+    monkeypatch.setitem(sources.MIRRORS, "mnist", (mirror.url("slow"), mirror.url("good")))
+    # Each byte comes well within the timeout; the average rate is what fails.
+    monkeypatch.setattr(download, "TIMEOUT", 0.3)
+    monkeypatch.setattr(download, "MIN_RATE", 1000.0)
+    start = time.perf_counter()
+    x, t = load_mnist(normalize=False, flatten=False, split="test")
+    assert time.perf_counter() - start < 4  # two files, each given up on after about 0.3 s
+    np.testing.assert_array_equal(t, raw["t_test"])
+    assert [p.split("/")[1] for p, _ in mirror.requests] == ["slow", "good"] * 2
+    assert mirror.sent < 100
+    assert no_temp_files(env.cache)
+
+
+def test_download_rate_error_says_why(tmp_path: Path, mirror: MirrorServer, monkeypatch) -> None:
+    (mirror.root / "labels.gz").write_bytes(gzip.compress(idx_bytes(np.arange(5000) % 10), mtime=0))
+    mirror.routes["slow"] = "trickle"
+    monkeypatch.setattr(download, "TIMEOUT", 0.2)
+    monkeypatch.setattr(download, "MIN_RATE", 500.0)
+    with pytest.raises(DatasetError, match=r"too slow: \d+ bytes in \d+\.\d s, below the minimum of 500 bytes/s"):
+        download.download_file(mirror.url("slow") + "labels.gz", tmp_path / "labels.gz", Digest("0" * 32, None))
+    assert list(tmp_path.iterdir()) == [tmp_path / "served"]
+
+
+@pytest.mark.parametrize("route", ["endless", "huge-length"])
+def test_download_stops_at_the_size_the_file_can_have(env: Env, mirror: MirrorServer, monkeypatch, route) -> None:
+    raw = serve_official_set(mirror, monkeypatch)
+    table = {
+        base: d._replace(size=len(gzip.decompress((mirror.root / (base + ".gz")).read_bytes())))
+        for base, d in datasets.DIGESTS["mnist"].items()
+    }
+    monkeypatch.setitem(datasets.DIGESTS, "mnist", table)
+    mirror.routes.update(big=route, good="serve")
+    monkeypatch.setitem(sources.MIRRORS, "mnist", (mirror.url("big"), mirror.url("good")))
+    dest = env.tmp / (TEST_T + ".gz")
+    with pytest.raises(DatasetError) as info:
+        download.download_from_mirrors([mirror.url("big")], TEST_T + ".gz", dest, table[TEST_T])
+    limit = idx.gzip_bound(table[TEST_T].size)
+    assert f"more than the {limit} bytes this file can have" in str(info.value)
+    assert mirror.sent < 4 << 20  # stopped early: not the 64 MiB the server would send
+    assert not dest.exists() and no_temp_files(env.tmp)
+    x, t = load_mnist(normalize=False, flatten=False, split="test")  # the next mirror serves
+    np.testing.assert_array_equal(t, raw["t_test"])
+
+
+def test_stale_part_files_are_removed_when_a_download_starts(tmp_path: Path, mirror: MirrorServer) -> None:
+    blob = gzip.compress(idx_bytes(np.arange(50) % 10), mtime=0)
+    (mirror.root / "labels.gz").write_bytes(blob)
+    mirror.routes["good"] = "serve"
+    folder = tmp_path / "out"
+    folder.mkdir()
+    old = time.time() - 2 * download.STALE_PART_AGE
+    stale = folder / ".labels.gz.0123456789ab.part"  # left by a download killed with SIGKILL
+    fresh = folder / ".labels.gz.ba9876543210.part"  # another download, still running
+    other = folder / ".notes.txt.0123456789ab.part"  # not a file this download writes
+    mine = folder / "labels.gz.part"  # not chainrule's temporary name
+    for path in (stale, fresh, other, mine):
+        path.write_bytes(b"partial")
+    target = tmp_path / "elsewhere"
+    target.write_bytes(b"keep")
+    link = folder / ".labels.gz.aaaaaaaaaaaa.part"
+    link.symlink_to(target)
+    for path in (stale, other, mine, link, target):
+        os.utime(path, (old, old), follow_symlinks=path is not link)
+    download.download_file(
+        mirror.url("good") + "labels.gz", folder / "labels.gz", Digest(hashlib.md5(blob).hexdigest(), None)
+    )
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        ["labels.gz", fresh.name, other.name, mine.name, link.name]
+    )
+    assert target.read_bytes() == b"keep"
 
 
 class RecordingBar:

@@ -28,7 +28,7 @@ files into the user cache; ``chainrule data`` is their command line.
 The modules, each importing only those listed before it:
 
 - ``errors``: :class:`DatasetError`, :class:`DatasetNotFoundError` and its :class:`Place` entries;
-- ``idx``: the IDX format (reading, gunzipping, parsing), :data:`IDX_FILES`, :class:`Digest`;
+- ``idx``: the IDX format (streamed reading and gunzipping, parsing), :data:`IDX_FILES`, :class:`Digest`;
 - ``cache``: :func:`cache_dir` and the converted ``.npz`` copies kept there;
 - ``download``: HTTP downloads (:data:`TIMEOUT`), verified, trying mirrors in turn;
 - ``sources``: the lookup chain above and its tables :data:`DIGESTS`, :data:`MIRRORS`,
@@ -37,7 +37,15 @@ The modules, each importing only those listed before it:
 - ``spiral``, ``mnist``: the loaders; ``catalog``: the data sets by name and :func:`load_dataset`.
 
 The tables are read when a loader runs: change ``DIGESTS``, ``MIRRORS`` and ``SYSTEM_DIRS`` in
-place, or set ``chainrule.datasets.download.TIMEOUT`` on its module.
+place, or set ``chainrule.datasets.download.TIMEOUT`` (and ``MIN_RATE``, ``MAX_BYTES``,
+``STALE_PART_AGE``) on its module.
+
+Limits: IDX files are read in a stream, no further than their headers declare (a raw file's size
+is checked first, a gzipped one is never inflated past the declared size); downloads are bounded
+in time (``TIMEOUT`` per wait, ``MIN_RATE`` on average) and in size (the official size in
+``DIGESTS``); the converted ``.npz`` carries the SHA-256 of its arrays; chainrule deletes only
+files it wrote itself (see :mod:`chainrule.datasets.cache`), never through a symlink or because
+a file cannot be read.
 """
 
 from chainrule.datasets.cache import cache_dir

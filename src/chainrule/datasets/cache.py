@@ -3,35 +3,53 @@
 Parsing the four gzipped IDX files of (Fashion-)MNIST takes a while; the raw arrays are saved
 once as an uncompressed ``.npz`` and read back from it afterwards. The official data sets are
 cached under a name derived from their digest table, user folders under one derived from the
-folder's path and its files' ``stat()``, so a cached copy never goes stale. A damaged cache file
-is deleted and rebuilt; one that cannot be written only costs speed.
+folder's path and its files' ``stat()``, so a cached copy never goes stale. Each ``.npz``
+carries the SHA-256 of its arrays, written with it and checked when it is read: a damaged or
+altered copy is not used, but deleted and rebuilt; one that cannot be written only costs speed.
+
+Deleting: chainrule deletes only files it wrote itself, through :func:`remove_own_file`: regular
+files (never a symlink) in a real cache folder (neither it nor a folder between it and
+:func:`cache_dir` is a symlink), and, for the IDX files, only those it downloaded (named in the
+folder's :data:`DOWNLOADS_FILE`, see :func:`note_download`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
-from chainrule._files import atomic_file
+from chainrule._files import atomic_file, read_regular_file, write_json
 from chainrule.datasets.idx import IDX_FILES, Digest
 
 __all__ = [
+    "DOWNLOADS_FILE",
+    "arrays_sha256",
     "cache_dir",
+    "downloaded_here",
     "legacy_cache_dir",
+    "note_download",
     "official_npz_path",
+    "own_folder",
     "read_npz",
-    "unlink_quietly",
+    "remove_own_file",
+    "remove_stale_npz",
     "user_npz_path",
     "write_npz",
 ]
 
 # Bump when the layout of the converted .npz changes, so old caches are never read.
-_NPZ_FORMAT = 1
+_NPZ_FORMAT = 2
 _NPZ_KEYS = ("x_train", "t_train", "x_test", "t_test")
+_DIGEST_KEY = "sha256"
+#: The file in a data set's cache folder naming the files chainrule downloaded there.
+DOWNLOADS_FILE = ".chainrule-downloads.json"
+_DOWNLOADS_LIMIT = 64 * 1024
 
 
 def cache_dir(dataset: str | None = None) -> Path:
@@ -91,16 +109,35 @@ def user_npz_path(folder: Path, files: Mapping[str, Path]) -> tuple[Path, str]:
     return cache_dir("folders") / f"{prefix}{stat_key}.npz", prefix
 
 
-def read_npz(path: Path) -> dict[str, np.ndarray] | None:
+def arrays_sha256(raw: Mapping[str, np.ndarray]) -> str:
+    """SHA-256 of the four raw arrays: each key's name, dtype, shape and bytes, in a fixed order."""
+    digest = hashlib.sha256(f"chainrule npz {_NPZ_FORMAT};".encode())
+    for key in _NPZ_KEYS:
+        a = np.ascontiguousarray(raw[key])
+        digest.update(f"{key}:{a.dtype.str}{a.shape};".encode())
+        digest.update(memoryview(a).cast("B"))
+    return digest.hexdigest()
+
+
+def read_npz(path: Path, sizes: Mapping[str, int | None] | None = None) -> dict[str, np.ndarray] | None:
     """The raw arrays (x_* ``(N, rows, cols)``, t_* ``(N,)``, uint8) from a converted cache file,
-    or None when there is none; a corrupt file is deleted."""
+    or None when there is none or it is damaged or altered (it is deleted then, see
+    :func:`remove_own_file`).
+
+    The arrays must match the SHA-256 stored with them; ``sizes`` (IDX base name → the size of
+    the official file in bytes, None where unknown) must match too, header included, for the
+    official data sets.
+    """
     if not path.is_file():
         return None
     try:
         # Open the file ourselves: np.load leaks its handle when the zip is damaged.
         with open(path, "rb") as f, np.load(f, allow_pickle=False) as npz:
-            if sorted(npz.files) != sorted(_NPZ_KEYS):
+            if sorted(npz.files) != sorted((*_NPZ_KEYS, _DIGEST_KEY)):
                 raise ValueError(f"keys {npz.files}")
+            stored = npz[_DIGEST_KEY]
+            if stored.dtype.kind != "U" or stored.shape != ():
+                raise ValueError("digest")
             raw = {key: npz[key] for key in _NPZ_KEYS}
         if any(a.dtype != np.uint8 for a in raw.values()):
             raise ValueError("dtype")
@@ -110,14 +147,22 @@ def read_npz(path: Path) -> dict[str, np.ndarray] | None:
                 raise ValueError("shapes")
         if raw["x_train"].shape[1:] != raw["x_test"].shape[1:]:
             raise ValueError("image sizes")
+        for base, key in zip(IDX_FILES, _NPZ_KEYS, strict=True):
+            size = (sizes or {}).get(base)
+            if size is not None and 4 + 4 * raw[key].ndim + raw[key].size != size:
+                raise ValueError(f"{key} is not the size of {base}")
+        if arrays_sha256(raw) != str(stored):
+            raise ValueError("SHA-256 mismatch")
     except Exception:  # any kind of damage: the cache is rebuilt from the source files
-        unlink_quietly(path)
+        remove_own_file(path)
         return None
     return raw
 
 
 def write_npz(path: Path, raw: Mapping[str, np.ndarray]) -> None:
-    """Write the raw arrays to ``path`` atomically (see :func:`chainrule._files.atomic_file`).
+    """Write the raw arrays and their SHA-256 to ``path`` atomically (see
+    :func:`chainrule._files.atomic_file`); older conversions of the same kind (``<name>-*.npz``
+    beside it with the same prefix) are stale by construction and removed.
 
     A cache that cannot be written (read-only home, full disk) only costs speed, so errors are
     ignored; atomic_file leaves no temporary file behind.
@@ -125,14 +170,65 @@ def write_npz(path: Path, raw: Mapping[str, np.ndarray]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_file(path) as f:
-            np.savez(f, **{key: raw[key] for key in _NPZ_KEYS})
+            np.savez(f, **{key: raw[key] for key in _NPZ_KEYS}, **{_DIGEST_KEY: np.array(arrays_sha256(raw))})
     except OSError:
         pass
 
 
-def unlink_quietly(path: Path) -> None:
-    """Delete ``path`` if it can be deleted; a file already gone or locked is no error here."""
+def remove_stale_npz(path: Path, prefix: str) -> None:
+    """Delete the other ``<prefix>*.npz`` files beside ``path``: older conversions of the same source."""
+    for old in path.parent.glob(prefix + "*.npz"):
+        if old != path:
+            remove_own_file(old)
+
+
+def own_folder(folder: Path) -> bool:
+    """Whether ``folder`` is chainrule's to delete in: :func:`cache_dir` or a folder inside it,
+    each of them from the cache root down a real folder, not a symlink (a symlink leads to
+    someone else's files)."""
+    root = cache_dir()
     try:
+        rel = Path(os.path.abspath(folder)).relative_to(os.path.abspath(root))
+    except ValueError:
+        return False
+    folders = [root]
+    for part in rel.parts:
+        folders.append(folders[-1] / part)
+    try:
+        return all(stat.S_ISDIR(os.lstat(each).st_mode) for each in folders)
+    except OSError:
+        return False
+
+
+def remove_own_file(path: Path) -> bool:
+    """Delete ``path`` when it is chainrule's own: a regular file, not a symlink, in a folder
+    :func:`own_folder` accepts. Returns whether it was deleted; a file that cannot be deleted
+    (already gone, locked) is no error here."""
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode) or not own_folder(path.parent):
+            return False
         path.unlink()
+    except OSError:
+        return False
+    return True
+
+
+def downloaded_here(folder: Path) -> set[str]:
+    """The names of the files chainrule downloaded into ``folder`` (from its :data:`DOWNLOADS_FILE`)."""
+    try:
+        record = json.loads(read_regular_file(folder / DOWNLOADS_FILE, "downloads record", limit=_DOWNLOADS_LIMIT))
+        return {name for name in record["files"] if isinstance(name, str)}
+    except (ValueError, TypeError, KeyError, RecursionError):
+        return set()  # no record (or a damaged one): nothing there counts as chainrule's
+
+
+def note_download(folder: Path, name: str) -> None:
+    """Record in ``folder``'s :data:`DOWNLOADS_FILE` that chainrule wrote the file ``name`` there.
+
+    A record that cannot be written costs nothing but this: chainrule will not delete that file.
+    """
+    names = downloaded_here(folder) | {name}
+    try:
+        write_json(folder / DOWNLOADS_FILE, {"files": sorted(names)})
     except OSError:
         pass

@@ -28,10 +28,13 @@ import numpy as np
 from chainrule.datasets import idx
 from chainrule.datasets.cache import (
     cache_dir,
+    downloaded_here,
     legacy_cache_dir,
+    note_download,
     official_npz_path,
     read_npz,
-    unlink_quietly,
+    remove_own_file,
+    remove_stale_npz,
     user_npz_path,
     write_npz,
 )
@@ -81,40 +84,50 @@ SYSTEM_DIRS: dict[str, tuple[Path, ...]] = {
     ),
 }
 
-#: A file is genuine when its gzip MD5 or the SHA-256 of its decompressed bytes matches, so
-#: recompressed copies (Debian's) pass too.
+#: A file is genuine when it has the size (of its decompressed IDX bytes) on record and its gzip
+#: MD5 or the SHA-256 of its decompressed bytes matches, so recompressed copies (Debian's) pass
+#: too. MNIST's training images have only the MD5 of the upstream .gz on record: a recompressed
+#: or uncompressed copy of them is used from ``data_dir`` or ``$CHAINRULE_DATA`` (checked for
+#: structure only), never from a verified folder.
 DIGESTS: dict[str, dict[str, Digest]] = {
     "mnist": {
-        "train-images-idx3-ubyte": Digest("f68b3c2dcbeaaa9fbdd348bbdeb94873", None),
+        "train-images-idx3-ubyte": Digest("f68b3c2dcbeaaa9fbdd348bbdeb94873", None, 47_040_016),
         "train-labels-idx1-ubyte": Digest(
             "d53e105ee54ea40749a09fcbcd1e9432",
             "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+            60_008,
         ),
         "t10k-images-idx3-ubyte": Digest(
             "9fb629c4189551a2d022fa330f9573f3",
             "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+            7_840_016,
         ),
         "t10k-labels-idx1-ubyte": Digest(
             "ec29112dd5afa0611ce80d1b7f02629c",
             "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+            10_008,
         ),
     },
     "fashion-mnist": {
         "train-images-idx3-ubyte": Digest(
             "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
             "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+            47_040_016,
         ),
         "train-labels-idx1-ubyte": Digest(
             "25c81989df183df01b3e8a0aad5dffbe",
             "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+            60_008,
         ),
         "t10k-images-idx3-ubyte": Digest(
             "bef4ecab320f06d8554ea6380940ec79",
             "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+            7_840_016,
         ),
         "t10k-labels-idx1-ubyte": Digest(
             "bb300cfdad3c16e7a12a480ee83cd310",
             "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+            10_008,
         ),
     },
 }
@@ -123,11 +136,13 @@ DIGESTS: dict[str, dict[str, Digest]] = {
 @dataclass(frozen=True)
 class FileCheck:
     """One file checked against the official digests: ``ok``, and ``detail`` saying how it
-    matched ("MD5 of the gzip file", "SHA-256 of its content") or why not."""
+    matched ("MD5 of the gzip file", "SHA-256 of its content") or why not; ``readable``: False
+    when the file could not be read at all (permissions, I/O), which says nothing of its bytes."""
 
     path: Path
     ok: bool
     detail: str
+    readable: bool = True
 
 
 @dataclass(frozen=True)
@@ -204,24 +219,28 @@ def find_raw(
         return _load_user_folder(*found)
 
     npz_path = official_npz_path(name, DIGESTS[name])
-    raw = read_npz(npz_path)
+    raw = read_npz(npz_path, {base: digest.size for base, digest in DIGESTS[name].items()})
     if raw is not None:
         return _only(raw, split)
 
-    official = _first_official(name, needed, looked, repair_cache=True)
+    kept: list[FileCheck] = []
+    official = _first_official(name, needed, looked, repair_cache=True, kept=kept)
     if official is not None:
-        files, payloads = official.files, official.payloads
+        files, arrays = official.files, official.arrays
     elif not download:
         raise _not_found(name, needed, looked)
     else:
+        if kept:
+            raise _kept_error(name, kept)
         files = _download_missing(name, needed, progress, looked)
-        checks, payloads = _check_files(name, files)
+        checks, arrays = _check_files(name, files)
         bad = [check for check in checks.values() if not check.ok]
         if bad:  # pragma: no cover - downloads are verified before they are renamed
             raise DatasetError(f"{_PRETTY[name]}: downloaded files failed verification: {_failures(bad)}")
-    raw = idx.assemble({base: idx.parse_idx(data, files[base]) for base, data in payloads.items()}, files)
+    raw = idx.assemble(arrays, files)
     if split is None:
         write_npz(npz_path, raw)
+        remove_stale_npz(npz_path, f"{name}-")
     return raw
 
 
@@ -268,8 +287,10 @@ def download_dataset(name: str, *, progress: Progress = None) -> Downloaded:
     that do not match are deleted, and the missing ones are downloaded from :data:`MIRRORS`,
     verified, reporting to ``progress`` (see :func:`chainrule.datasets.load_mnist`).
 
-    Other places of the lookup chain are neither consulted nor changed. Raises
-    :class:`DatasetNotFoundError` when no mirror delivers a file.
+    Only files chainrule downloaded are deleted (see :func:`chainrule.datasets.cache.remove_own_file`);
+    a file there that fails and is not one of them raises :class:`DatasetError` naming it, before
+    anything is downloaded. Other places of the lookup chain are neither consulted nor changed.
+    Raises :class:`DatasetNotFoundError` when no mirror delivers a file.
     """
     _check_name(name, "download_dataset")
     factory = progress_factory(progress, "download_dataset")
@@ -277,9 +298,11 @@ def download_dataset(name: str, *, progress: Progress = None) -> Downloaded:
     files, _ = _find_files(cache, IDX_FILES)
     checks, _ = _check_files(name, files)
     kept = tuple(check.path for check in checks.values() if check.ok)
-    replaced = tuple(check.path for check in checks.values() if not check.ok)
-    for path in replaced:
-        unlink_quietly(path)
+    bad = [check for check in checks.values() if not check.ok]
+    stays = [check for check in bad if not _remove_download(check)]
+    if stays:
+        raise _kept_error(name, stays)
+    replaced = tuple(check.path for check in bad)
     have = {base for base, check in checks.items() if check.ok}
     after = _download_missing(name, IDX_FILES, factory, [])
     downloaded = tuple(path for base, path in after.items() if base not in have)
@@ -336,29 +359,64 @@ class _Official(NamedTuple):
     folder: Path
     files: dict[str, Path]
     checks: dict[str, FileCheck]
-    payloads: dict[str, bytes]  # the IDX bytes of each file, read once for checking and parsing
+    arrays: dict[str, np.ndarray]  # each file's array, read once for checking and parsing
 
 
-def _first_official(name: str, needed: Sequence[str], looked: list[Place], *, repair_cache: bool) -> _Official | None:
+def _first_official(
+    name: str, needed: Sequence[str], looked: list[Place], *, repair_cache: bool, kept: list[FileCheck] | None = None
+) -> _Official | None:
     """The first of the cache and the read-only folders whose files ``needed`` all match the
     digests; each one that does not serve is noted in ``looked``. ``repair_cache``: delete the
-    cache's files that fail (they would only fail again; a download replaces them)."""
+    cache's files that fail and that chainrule downloaded (they would only fail again; a
+    download replaces them); those failing that are not chainrule's to delete go to ``kept``."""
     for source, folder in [("cache", cache_dir(name)), *_read_only_folders(name)]:
         files, missing = _find_files(folder, needed)
         if missing:
             looked.append(Place(source, folder, _why_incomplete(folder, missing)))
             continue
-        checks, payloads = _check_files(name, files)
+        checks, arrays = _check_files(name, files)
         bad = [check for check in checks.values() if not check.ok]
         if not bad:
-            return _Official(source, folder, files, checks, payloads)
+            return _Official(source, folder, files, checks, arrays)
         if source == "cache" and repair_cache:
-            for check in bad:
-                unlink_quietly(check.path)
-            looked.append(Place(source, folder, f"failed verification, removed: {_failures(bad)}"))
+            stays = [check for check in bad if not _remove_download(check)]
+            if kept is not None:
+                kept.extend(stays)
+            removed = [check for check in bad if check not in stays]
+            why = "; ".join(
+                part
+                for part in (
+                    removed and f"removed: {_failures(removed)}",
+                    stays and f"kept (not downloaded by chainrule): {_failures(stays)}",
+                )
+                if part
+            )
+            looked.append(Place(source, folder, f"failed verification, {why}"))
         else:
             looked.append(Place(source, folder, f"failed verification: {_failures(bad)}"))
     return None
+
+
+def _remove_download(check: FileCheck) -> bool:
+    """Delete a cache file that failed ``check`` when it is chainrule's to delete: read and found
+    wrong (not merely unreadable), downloaded by chainrule (named in its folder's record), a
+    regular file in a real cache folder (see :func:`~chainrule.datasets.cache.remove_own_file`).
+    Returns whether it is gone."""
+    path = check.path
+    if not check.readable or path.name not in downloaded_here(path.parent):
+        return False
+    return remove_own_file(path)
+
+
+def _kept_error(name: str, kept: Sequence[FileCheck]) -> DatasetError:
+    """The error for cache files that fail verification and that chainrule may not delete."""
+    paths = ", ".join(str(check.path) for check in kept)
+    return DatasetError(
+        f"{_PRETTY[name]}: {_failures(kept)}; chainrule did not download "
+        f"{'this file' if len(kept) == 1 else 'these files'} and deletes only its own: "
+        f"move {paths} away (or fix {'its' if len(kept) == 1 else 'their'} permissions) "
+        "so that the official files can be downloaded"
+    )
 
 
 def _read_only_folders(name: str) -> list[tuple[str, Path]]:
@@ -452,41 +510,47 @@ def _load_user_folder(folder: Path, files: Mapping[str, Path]) -> dict[str, np.n
     """Structural validation only. A complete folder is cached as .npz keyed by the folder and
     its files' stat(); one split's two files are parsed each time (they are the small ones)."""
     if len(files) != len(IDX_FILES):
-        return idx.assemble(
-            {base: idx.parse_idx(idx.read_idx_bytes(path)[0], path) for base, path in files.items()}, files
-        )
+        return idx.assemble({base: idx.read_idx(path).array for base, path in files.items()}, files)
     npz_path, stale_prefix = user_npz_path(folder, files)
     raw = read_npz(npz_path)
     if raw is not None:
         return raw
-    arrays = {base: idx.parse_idx(idx.read_idx_bytes(path)[0], path) for base, path in files.items()}
-    raw = idx.assemble(arrays, files)
+    raw = idx.assemble({base: idx.read_idx(path).array for base, path in files.items()}, files)
     write_npz(npz_path, raw)
     # Older conversions of this folder are stale by construction; don't let them pile up.
-    for old in npz_path.parent.glob(stale_prefix + "*.npz"):
-        if old != npz_path:
-            unlink_quietly(old)
+    remove_stale_npz(npz_path, stale_prefix)
     return raw
 
 
-def _check_files(name: str, files: Mapping[str, Path]) -> tuple[dict[str, FileCheck], dict[str, bytes]]:
-    """Each file against ``DIGESTS[name]``; and the IDX bytes of those that match."""
+def _check_files(name: str, files: Mapping[str, Path]) -> tuple[dict[str, FileCheck], dict[str, np.ndarray]]:
+    """Each file against ``DIGESTS[name]``; and the arrays of those that match. A file whose
+    header declares another size than the official one is refused before it is inflated."""
     digests = DIGESTS[name]
     checks: dict[str, FileCheck] = {}
-    payloads: dict[str, bytes] = {}
+    arrays: dict[str, np.ndarray] = {}
     for base, path in files.items():
+        digest = digests.get(base)
         try:
-            data, gz_md5 = idx.read_idx_bytes(path)
+            content = idx.read_idx(path, expected_size=digest.size if digest is not None else None)
+        except idx.IdxReadError as exc:
+            checks[base] = FileCheck(path, False, str(exc), readable=False)
+            continue
         except DatasetError as exc:
             checks[base] = FileCheck(path, False, str(exc))
             continue
-        how = idx.digest_match(digests.get(base), gz_md5, data)
+        how = idx.digest_match(digest, content.gzip_md5, content)
         if how is None:
-            checks[base] = FileCheck(path, False, "digest does not match the official file")
+            detail = "digest does not match the official file"
+            if digest is not None and digest.sha256 is None and content.gzip_md5 != digest.gzip_md5:
+                detail += (
+                    " (only the MD5 of the upstream .gz is on record for it: a recompressed or uncompressed "
+                    "copy is used from data_dir= or $CHAINRULE_DATA, checked for structure only)"
+                )
+            checks[base] = FileCheck(path, False, detail)
             continue
         checks[base] = FileCheck(path, True, how)
-        payloads[base] = data
-    return checks, payloads
+        arrays[base] = content.array
+    return checks, arrays
 
 
 def _download_missing(
@@ -507,5 +571,6 @@ def _download_missing(
         except MirrorsFailed as exc:
             # The full story replaces the mirrors' summary, hence no chained exception.
             raise _not_found(name, needed, looked, base, exc.failures) from None
+        note_download(cache, dest.name)
         files[base] = dest
     return files
