@@ -51,6 +51,12 @@ __all__ = [
     "gemm_gflops",
     "run_measured",
     "step_floor_us",
+    "label_path_benchmark",
+    "step_timings",
+    "thread_comparison",
+    "format_thread_table",
+    "format_path_table",
+    "time_step_samples",
     "time_steps",
     "training_run_on",
     "training_step_benchmark",
@@ -86,10 +92,10 @@ def step_floor_us(layer_sizes: list[int], batch_size: int, gflops: float) -> flo
     return flops / (gflops * 1e9) * 1e6
 
 
-def time_steps(
+def time_step_samples(
     steps: dict[str, Callable[[], Any]], *, rounds: int = 7, steps_per_round: int = 50, settle: int = 2
-) -> dict[str, float]:
-    """Median µs per call of each step function, timed interleaved round by round.
+) -> dict[str, list[float]]:
+    """µs per call of each step function in every round, timed interleaved round by round.
 
     Each round runs every function's block once, starting from a different function each round
     (so none always follows the same neighbour, e.g. PyTorch's thread pool), and each block
@@ -110,6 +116,14 @@ def time_steps(
             for _ in range(steps_per_round):
                 fn()
             samples[name].append((time.perf_counter() - start) / steps_per_round * 1e6)
+    return samples
+
+
+def time_steps(
+    steps: dict[str, Callable[[], Any]], *, rounds: int = 7, steps_per_round: int = 50, settle: int = 2
+) -> dict[str, float]:
+    """Median µs per call of each step function over the rounds of :func:`time_step_samples`."""
+    samples = time_step_samples(steps, rounds=rounds, steps_per_round=steps_per_round, settle=settle)
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
@@ -123,6 +137,8 @@ class BenchResult:
     us_per_step: dict[str, float]
     floor_us: float
     notes: list[str] = field(default_factory=list)
+    #: best µs per step of each implementation (the fastest round), beside the median
+    best_us: dict[str, float] = field(default_factory=dict)
 
     def ratio(self, slower: str, faster: str = "chainrule") -> float | None:
         if slower not in self.us_per_step or faster not in self.us_per_step:
@@ -231,10 +247,121 @@ def training_step_benchmark(
             notes.append("PyTorch not installed: skipped")
         else:
             steps["torch"] = make(x, t, next_idx)
-    us = time_steps(steps, rounds=rounds, steps_per_round=steps_per_round)
+    samples = time_step_samples(steps, rounds=rounds, steps_per_round=steps_per_round)
+    us = {name: statistics.median(v) for name, v in samples.items()}
+    best = {name: min(v) for name, v in samples.items()}
     rate = gemm_gflops() if gflops is None else gflops
     label = "-".join(map(str, sizes)) + f", batch {batch_size}"
-    return BenchResult(label, sizes, batch_size, us, step_floor_us(sizes, batch_size, rate), notes)
+    return BenchResult(label, sizes, batch_size, us, step_floor_us(sizes, batch_size, rate), notes, best)
+
+
+#: The ways a training step gets its mini-batch (chainrule and the fused loop each run all three).
+LABEL_PATHS: dict[str, str] = {
+    "book": "the book's: `x[batch_mask]`, one-hot float32 labels",
+    "index": "`x[batch_mask]`, class-index labels",
+    "take": "`x.take(idx, axis=0)`, class-index labels (chainrule train's)",
+}
+
+
+@dataclass
+class PathResult:
+    """µs per step of chainrule and the fused loop on each label path (every round's figure)."""
+
+    samples: dict[str, list[float]]
+    torch_imported: bool
+    notes: list[str] = field(default_factory=list)
+
+    def best(self, name: str) -> float:
+        return min(self.samples[name])
+
+    def median(self, name: str) -> float:
+        return statistics.median(self.samples[name])
+
+    def speed(self, path: str, stat: str = "median") -> float:
+        """chainrule's speed on ``path`` as a fraction of the fused loop's on the same path (≥ 1: faster)."""
+        pick = self.median if stat == "median" else self.best
+        return pick(f"fused/{path}") / pick(f"chainrule/{path}")
+
+
+def label_path_benchmark(
+    x: np.ndarray,
+    t: np.ndarray,
+    *,
+    batch_size: int = 100,
+    lr: float = 0.1,
+    seed: int = 0,
+    rounds: int = 9,
+    steps_per_round: int = 50,
+    with_torch: bool = False,
+) -> PathResult:
+    """784-50-10 training steps of chainrule (``TwoLayerNet(dtype=np.float32)`` + ``SGD``, the
+    public API) and of the hand-fused loop, on each of :data:`LABEL_PATHS`, interleaved in
+    rotated order in one process. ``with_torch`` imports PyTorch first and times its step in
+    the same rotation (its thread pool's effect on the others is part of what is measured).
+    Every contender draws its own batches from an identically seeded generator.
+    """
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    t = np.asarray(t, dtype=np.int64)
+    n, d = x.shape
+    c = int(t.max()) + 1
+    one_hot = np.eye(c, dtype=np.float32)[t]
+    labels = {"book": one_hot, "index": t, "take": t}
+    steps: dict[str, Callable[[], Any]] = {}
+    notes: list[str] = []
+    for path in LABEL_PATHS:
+        net = TwoLayerNet(d, 50, c, dtype=np.float32, seed=seed)
+        weights = [net.params[k].copy() for k in ("W1", "b1", "W2", "b2")]
+        fused = FusedTwoLayerNet(*weights, batch=batch_size)
+        optimizer = SGD(lr=lr)
+        tl = labels[path]
+
+        mine_rng, fused_rng = np.random.default_rng(seed), np.random.default_rng(seed)
+
+        def chainrule_step(net=net, optimizer=optimizer, tl=tl, path=path, rng=mine_rng) -> None:
+            idx = rng.integers(0, n, batch_size)
+            if path == "take":
+                grads = net.gradient(x.take(idx, axis=0), tl[idx])
+            else:
+                grads = net.gradient(x[idx], tl[idx])  # the book's loop, line for line
+            optimizer.update(net.params, grads)
+
+        def fused_step(fused=fused, tl=tl, path=path, rng=fused_rng) -> None:
+            fused.train_step(x, tl, rng.integers(0, n, batch_size), lr, gather="take" if path == "take" else "index")
+
+        steps[f"chainrule/{path}"] = chainrule_step
+        steps[f"fused/{path}"] = fused_step
+    if with_torch:
+        make = _torch_step([d, 50, c], [(weights[0], weights[1]), (weights[2], weights[3])], lr)
+        if make is None:
+            notes.append("PyTorch not installed: measured without it")
+        else:
+            rng = np.random.default_rng(seed)
+            steps["torch"] = make(x, t, lambda: rng.integers(0, n, batch_size))
+    imported = "torch" in sys.modules
+    samples = time_step_samples(steps, rounds=rounds, steps_per_round=steps_per_round)
+    return PathResult(samples, imported, notes)
+
+
+def format_path_table(results: list[PathResult]) -> str:
+    """The label-path results as one Markdown table: a row per path and torch state."""
+    lines = [
+        "| label path | PyTorch imported | chainrule µs best / median | fused µs best / median "
+        "| chainrule's speed ÷ fused (best / median) |",
+        "|---|---|---|---|---|",
+    ]
+    for r in results:
+        for path, text in LABEL_PATHS.items():
+            mine, fused = f"chainrule/{path}", f"fused/{path}"
+            lines.append(
+                f"| {text} | {'yes' if r.torch_imported else 'no'} "
+                f"| {r.best(mine):,.0f} / {r.median(mine):,.0f} | {r.best(fused):,.0f} / {r.median(fused):,.0f} "
+                f"| {r.speed(path, 'best'):.3f} / {r.speed(path):.3f} |"
+            )
+        if "torch" in r.samples:
+            lines.append(
+                f"\nPyTorch's step in that rotation: best {r.best('torch'):,.0f} µs, median {r.median('torch'):,.0f} µs"
+            )
+    return "\n".join(lines)
 
 
 # Runs in the child: reports the child's own peak resident memory when it exits. VmHWM is the
@@ -270,13 +397,15 @@ def training_run_on(implementation: str, dataset: str, iters: str = "10000") -> 
     return runs[implementation](x_train, t_train, x_test, t_test, iters=int(iters))
 
 
-def run_measured(python_args: list[str]) -> dict[str, Any]:
+def run_measured(python_args: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run ``["-m", MODULE, ARGS...]`` (as ``python -m``) or ``["--call", "module:function", ARGS...]``
     (the function's result printed as JSON) in a child; return wall seconds, the child's own
-    peak resident memory (MB), the exit status and the output."""
+    peak resident memory (MB), the exit status and the output. ``env``: extra environment
+    variables for the child (e.g. ``OPENBLAS_NUM_THREADS``)."""
     # The child imports the benchmark modules (``--call harness:...``) from this folder.
     env = {
         **os.environ,
+        **(env or {}),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(BENCHMARKS_DIR), os.environ.get("PYTHONPATH")])),
     }
     start = time.perf_counter()
@@ -298,6 +427,82 @@ def run_measured(python_args: list[str]) -> dict[str, Any]:
     }
 
 
+#: BLAS thread counts the thread comparison tries (OpenBLAS and OpenMP read these at start).
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def step_timings(rounds: str = "5") -> dict[str, float]:
+    """Best µs per training step of chainrule's default 784-50-10 network and of SimpleConvNet
+    (batch 100, random data: the timings are the data's size, not its values), interleaved.
+    What the thread comparison runs in each child."""
+    from conv_harness import convnet_contenders  # noqa: PLC0415 (the conv harness imports this module)
+
+    rng = np.random.default_rng(0)
+    x, t = rng.random((6000, 784), dtype=np.float32), rng.integers(0, 10, 6000)
+    net, optimizer = TwoLayerNet(784, 50, 10, dtype=np.float32, seed=0), SGD(lr=0.1)
+    conv = convnet_contenders(x.reshape(-1, 1, 28, 28), t, include=("chainrule",))["chainrule"]["step"]
+    batches = np.random.default_rng(1)
+
+    def mlp_step() -> None:
+        idx = batches.integers(0, 6000, 100)
+        optimizer.update(net.params, net.gradient(x.take(idx, axis=0), t[idx]))
+
+    samples = time_step_samples(
+        {"mlp": mlp_step, "conv": lambda: conv(batches.integers(0, 6000, 100))},
+        rounds=int(rounds),
+        steps_per_round=40,
+        settle=2,
+    )
+    return {
+        "mlp_us": min(samples["mlp"]),
+        "mlp_median_us": statistics.median(samples["mlp"]),
+        "conv_us": min(samples["conv"]),
+        "conv_median_us": statistics.median(samples["conv"]),
+    }
+
+
+def thread_comparison(
+    *, repeats: int = 3, rounds: int = 5, competing: bool = False
+) -> dict[int, list[dict[str, float]]]:
+    """:func:`step_timings` in child processes with 1 and with 2 BLAS threads, in rotated
+    order for ``repeats`` rounds. ``competing``: a busy process spins on one core meanwhile
+    (another program on the machine). Returns thread count → one timing dict per round."""
+    spinner = None
+    if competing:
+        spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        out: dict[int, list[dict[str, float]]] = {1: [], 2: []}
+        counts = [1, 2]
+        for r in range(repeats):
+            for threads in counts[r % 2 :] + counts[: r % 2]:
+                env = {name: str(threads) for name in THREAD_VARIABLES}
+                result = run_measured(["--call", "harness:step_timings", str(rounds)], env=env)
+                if result["returncode"] != 0:
+                    raise RuntimeError(f"the step timing child failed: {result['stderr'].strip()[-500:]}")
+                out[threads].append(json.loads(result["stdout"]))
+    finally:
+        if spinner is not None:
+            spinner.kill()
+            spinner.wait()
+    return out
+
+
+def format_thread_table(runs: dict[bool, dict[int, list[dict[str, float]]]]) -> str:
+    """The thread comparison as Markdown: best µs per step (best of the rounds) and the ratio."""
+    lines = [
+        "| network | other load | 1 thread µs (best) | 2 threads µs (best) | 1 thread ÷ 2 threads |",
+        "|---|---|---|---|---|",
+    ]
+    labels = {"mlp": "784-50-10, batch 100", "conv": "SimpleConvNet, batch 100"}
+    for competing, by_threads in runs.items():
+        for key, label in labels.items():
+            one = min(r[f"{key}_us"] for r in by_threads[1])
+            two = min(r[f"{key}_us"] for r in by_threads[2])
+            load = "a busy process on one core" if competing else "none"
+            lines.append(f"| {label} | {load} | {one:,.0f} | {two:,.0f} | {one / two:.2f} |")
+    return "\n".join(lines)
+
+
 def numerical_vs_backprop(seed: int = 0) -> dict[str, float]:
     """Seconds for one backprop gradient and one numerical gradient of 784-50-10 on 3 images."""
     rng = np.random.default_rng(seed)
@@ -314,12 +519,19 @@ def format_step_table(results: list[BenchResult], gflops: float) -> str:
     """The training-step results as a Markdown table with ratios against chainrule."""
     names = ["chainrule", "fused", "book", "torch"]
     lines = [
-        "| network | " + " | ".join(f"{n} µs/step" for n in names) + " | book ÷ chainrule | torch ÷ chainrule "
+        "| network | "
+        + " | ".join(f"{n} µs/step median (best)" for n in names)
+        + " | book ÷ chainrule | torch ÷ chainrule "
         "| chainrule ÷ fused | matmul floor µs (chainrule ÷ floor) |",
         "|---" * (len(names) + 5) + "|",
     ]
     for r in results:
-        cells = [f"{r.us_per_step[n]:,.0f}" if n in r.us_per_step else "–" for n in names]
+        cells = [
+            (f"{r.us_per_step[n]:,.0f}" + (f" ({r.best_us[n]:,.0f})" if n in r.best_us else ""))
+            if n in r.us_per_step
+            else "–"
+            for n in names
+        ]
         book, torch_ratio, fused = r.ratio("book"), r.ratio("torch"), r.ratio("chainrule", "fused")
         lines.append(
             f"| {r.label} | "
@@ -445,14 +657,29 @@ def benchmark_report(
 ) -> str:
     """Run the comparisons and return them as Markdown text (what ``bench_training.py`` prints).
 
-    Always: the 784-50-10 training step at batch 100. ``larger``: hidden 500, batch 1000 and a
-    5-layer MLP (784-100-100-100-100-10). ``full``: the whole default training run against the
-    book's loop and the hand-fused loop (``repeats`` interleaved rounds) with peak memory, and
-    backprop against the numerical gradient.
+    Always: the label paths (chainrule and the fused loop on the book's path, ``x[idx]`` with
+    class indices and the ``take`` path), first before PyTorch is imported, then with it
+    imported and timed in the same rotation; the allocation table; the 784-50-10 training step
+    at batch 100 against the book's code, the fused loop and PyTorch. ``larger``: hidden 500,
+    batch 1000 and a 5-layer MLP (784-100-100-100-100-10). ``full``: 1 against 2 BLAS threads
+    (alone and beside a busy process), the whole default training run against the book's loop
+    and the hand-fused loop (``repeats`` interleaved rounds) with peak memory, and backprop
+    against the numerical gradient.
     """
+    from allocation import allocation_table  # noqa: PLC0415 (a sibling script's module)
+
     _check_repeats(repeats, "benchmark_report")  # before minutes of step timing, not after
     (x_train, t_train, x_test, t_test), description = load_bench_data(dataset)
     rounds, per_round = (3, 20) if quick else (9, 50)
+    # The first table is measured before PyTorch is imported (its rows say whether it was).
+    paths = [label_path_benchmark(x_train, t_train, rounds=rounds, steps_per_round=per_round)]
+    allocations = allocation_table()
+    threads = None
+    if full:
+        threads = {
+            competing: thread_comparison(repeats=2 if quick else 3, competing=competing) for competing in (False, True)
+        }
+    paths.append(label_path_benchmark(x_train, t_train, rounds=rounds, steps_per_round=per_round, with_torch=True))
     gflops = gemm_gflops()
     results = [training_step_benchmark(x_train, t_train, rounds=rounds, steps_per_round=per_round, gflops=gflops)]
     if larger:
@@ -470,14 +697,34 @@ def benchmark_report(
         )  # fmt: skip
     lines = [
         f"chainrule benchmarks — data: {description}; {platform.processor() or platform.machine()}, "
-        f"NumPy {np.__version__}",
+        f"NumPy {np.__version__}, {os.cpu_count()} cores",
         "",
-        "Training step (gather a batch, forward, backward, SGD update), median of interleaved rounds:",
+        f"Label paths: 784-50-10 float32 training steps (batch 100, SGD), chainrule's public API against the "
+        f"hand-fused loop on the same path, {rounds} interleaved rounds of {per_round} steps in rotated order, "
+        "first before PyTorch is imported, then with it imported and its step in the rotation:",
+        "",
+        format_path_table(paths),
+        "",
+        "Allocation per steady training step (tracemalloc, deterministic; the book's path: one-hot labels):",
+        "",
+        allocations,
+    ]
+    if threads is not None:
+        lines += [
+            "",
+            "BLAS threads: best µs per chainrule step in child processes run with OPENBLAS_NUM_THREADS=1 or 2 "
+            "(rotated), alone and beside a process that keeps one core busy:",
+            "",
+            format_thread_table(threads),
+        ]
+    lines += [
+        "",
+        "Training step (gather a batch, forward, backward, SGD update), interleaved rounds:",
         "",
         format_step_table(results, gflops),
     ]
-    for r in results:
-        lines.extend(f"note: {r.label}: {note}" for note in r.notes)
+    for r in [*paths, *results]:
+        lines.extend(f"note: {getattr(r, 'label', 'label paths')}: {note}" for note in r.notes)
     if full:
         name = description.split(" ")[0]
         if name == "synthetic":

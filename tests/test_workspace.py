@@ -4,11 +4,10 @@ nothing of a parameter's or an activation's size (measured with tracemalloc: det
 
 from __future__ import annotations
 
-import tracemalloc
-
 import numpy as np
 import pytest
 
+from allocation import numpy_buffer_bound, peak_step_bytes, without_workspaces
 from chainrule.layers import Relu
 from chainrule.layers.base import Workspace
 from chainrule.models import DeepConvNet, MultiLayerNet, SimpleConvNet, TwoLayerNet
@@ -183,34 +182,6 @@ def test_workspace_reuses_arrays_and_views_the_rows_of_a_larger_one():
 # ------------------------------------------------------------------------------------------
 
 
-#: NumPy's own iteration buffers: a ufunc call that casts, broadcasts or walks a strided view
-#: may allocate up to 8192 entries per operand (three operands), freed before it returns.
-def numpy_buffer_bound(dtype) -> int:
-    return 3 * 8192 * np.dtype(dtype).itemsize + 16 * 1024  # + small per-row / per-class vectors
-
-
-def peak_step_bytes(net, x, t, optimizer, steps=3, batch=None):
-    """The largest rise of traced memory during a steady step (batches gathered beforehand)."""
-    r = np.random.default_rng(0)
-    n = x.shape[0]
-    batch = batch or n
-    idx = [r.integers(0, n, batch) for _ in range(steps + 2)]
-    xs, ts = [x[i] for i in idx], [t[i] for i in idx]
-    for i in range(2):
-        optimizer.update(net.params, net.gradient(xs[i], ts[i]))
-    tracemalloc.start()
-    try:
-        peaks = []
-        for i in range(2, steps + 2):
-            start, _ = tracemalloc.get_traced_memory()
-            tracemalloc.reset_peak()
-            optimizer.update(net.params, net.gradient(xs[i], ts[i]))
-            peaks.append(tracemalloc.get_traced_memory()[1] - start)
-    finally:
-        tracemalloc.stop()
-    return max(peaks)
-
-
 #: name → (network, batch size, entries of its first hidden activation)
 ALLOC_MODELS = {
     "two-layer": (lambda: TwoLayerNet(784, 300, 10, dtype=F32, seed=0), 200, 300),
@@ -247,8 +218,7 @@ def test_a_steady_training_step_allocates_nothing_of_a_parameters_size(name, one
 def test_before_workspaces_the_same_step_allocated_the_gradients():
     # The measurement can fail: with the workspaces detached (a layer called by hand keeps
     # returning new arrays), the very same step shows W1's gradient, 784×300 float32.
-    net = ALLOC_MODELS["two-layer"][0]()
-    net._workspaces = lambda layers: ()  # no workspaces: every layer allocates as before
+    net = without_workspaces(ALLOC_MODELS["two-layer"][0]())  # every layer allocates as before
     r = np.random.default_rng(1)
     x, t = r.random((400, 784), dtype=F32), r.integers(0, 10, 400)
     assert peak_step_bytes(net, x, t, SGD(lr=0.01), batch=200) >= net.params["W1"].nbytes
