@@ -92,3 +92,19 @@ def test_only_regular_files_of_bounded_size_are_read(tmp_path):
         f.truncate(64 * 1024**3)  # 64 GiB, no blocks on disk
     with pytest.raises(Refused, match=r"64.0 GiB, more than the 1.0 GiB"):
         read_regular_file(sparse, "checkpoint", limit=1024**3, error=Refused)
+
+
+def test_reading_a_small_file_allocates_what_it_holds_not_the_limit(tmp_path):
+    import tracemalloc
+
+    from chainrule._files import read_regular_file
+
+    small = tmp_path / "small.bin"
+    small.write_bytes(b"y" * 1000)
+    tracemalloc.start()
+    try:
+        assert read_regular_file(small, "checkpoint", limit=4 * 2**30) == b"y" * 1000
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20, f"{peak} bytes allocated to read 1000"

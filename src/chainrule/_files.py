@@ -130,12 +130,22 @@ def read_regular_file(
     The read itself is bounded too (``limit + 1`` bytes), so a file that grows after the check
     cannot make it allocate more.
     """
-    regular_file_size(path, what, limit=limit, error=error)
+    size = regular_file_size(path, what, limit=limit, error=error)
     try:
         with open(path, "rb") as f:
-            data = f.read(limit + 1)
+            # f.read(n) allocates n bytes up front: ask for the size stat gave (and one byte to
+            # notice growth), never for the limit, then read on in bounded chunks if it grew.
+            parts = [f.read(size + 1)]
+            total = len(parts[0])
+            while total > size and total <= limit:
+                chunk = f.read(min(1 << 20, limit + 1 - total))
+                if not chunk:
+                    break
+                parts.append(chunk)
+                total += len(chunk)
     except OSError as exc:
         raise error(f"{path}: cannot read the {what} file: {exc.strerror or exc}") from None
+    data = parts[0] if len(parts) == 1 else b"".join(parts)
     if len(data) > limit:
         raise error(f"{path}: the {what} file grew past {_size(limit)} while it was read")
     return data

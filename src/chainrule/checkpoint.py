@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.models import build_model
+from chainrule.models import build_model, model_blueprint
 from chainrule.optim import make_optimizer
 from chainrule.tensorfile import (
     FORMAT_VERSION,
@@ -172,13 +172,20 @@ def load_checkpoint(path: str | os.PathLike[str], *, rng: np.random.Generator | 
     config = meta.get("model")
     if not isinstance(config, dict):
         raise CheckpointError(f"{path}: metadata lacks the model configuration ('model')")
+    params = section(tensors, "param/")
+    buffers = section(tensors, "buffer/")
+    # The configuration is checked against the stored tensors before the model is built, so a
+    # small file whose config says hidden_size=10**9 is refused without allocating anything.
+    try:
+        expected_params, expected_buffers = model_blueprint(config)
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(f"{path}: cannot rebuild the model from its configuration: {exc}") from exc
+    check_section(path, "param/", params, expected_params)
+    check_section(path, "buffer/", buffers, expected_buffers)
     try:
         model = build_model(config, seed=rng if rng is not None else 0)
     except (ValueError, TypeError) as exc:
         raise CheckpointError(f"{path}: cannot rebuild the model from its configuration: {exc}") from exc
-
-    params = section(tensors, "param/")
-    buffers = section(tensors, "buffer/")
     check_section(path, "param/", params, model.params)
     check_section(path, "buffer/", buffers, model.buffers)
     for name, value in params.items():
