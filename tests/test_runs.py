@@ -221,3 +221,83 @@ def test_resume_checks_its_settings_and_writes_nothing_until_fit(tmp_path):
     assert (
         record.settings["epochs"] == 3 and record.result["epochs_completed"] == 3 and len(record.record["resumed"]) == 1
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Hostile run folders (issue 13)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("finished") / "r"
+    start_run({**SPIRAL, "epochs": 1}, out=folder).fit()
+    return folder
+
+
+def cli_error(capsys, *argv):
+    """``chainrule argv`` run in this process: its exit status must be 2 and its stderr one line; returns the line."""
+    from chainrule.cli import main
+
+    capsys.readouterr()
+    status = main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    assert status == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, (status, err)
+    return err.strip()
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        (lambda r: r.update(settings={}), "run.json lacks the setting 'dataset'"),
+        (lambda r: r["settings"].update(data_dir=5), "data_dir must be a folder, got 5"),
+        (lambda r: r["settings"].update(dataset="cifar"), "dataset must be one of mnist, fashion-mnist, spiral"),
+        (lambda r: r["settings"].update(hidden="many"), "hidden must be a list of positive integers"),
+        (lambda r: r["settings"].pop("lr"), "run.json lacks the setting 'lr'"),
+        (lambda r: r.update(dataset=5), "'dataset' must be dict, got 5"),
+        (lambda r: r.update(resumed={}), "'resumed' must be list"),
+        (lambda r: r.update(seed=-1), "'seed' must be an integer >= 0"),
+    ],
+)
+def test_a_malformed_run_json_is_one_line_naming_it(tmp_path, capsys, finished_run, change, fragment):
+    folder = tmp_path / "r"
+    shutil.copytree(finished_run, folder)
+    record = json.loads((folder / RUN_FILE).read_text())
+    change(record)
+    (folder / RUN_FILE).write_text(json.dumps(record))
+    for call in (lambda: load_run(folder), lambda: resume_run(folder, {"epochs": 2})):
+        with pytest.raises(RunError) as info:
+            call()
+        assert fragment in str(info.value) and RUN_FILE in str(info.value), str(info.value)
+    line = cli_error(capsys, "train", "--resume", folder, "--epochs", 2)
+    assert fragment.replace("data_dir", "--data-dir").replace("hidden must", "--hidden must") in line or (
+        fragment in line
+    ), line
+
+
+def test_a_checkpoint_or_run_json_naming_no_known_data_set_is_one_line(tmp_path, capsys, finished_run):
+    folder = tmp_path / "r"
+    shutil.copytree(finished_run, folder)
+    record = json.loads((folder / RUN_FILE).read_text())
+    record["settings"]["data_dir"] = 5
+    (folder / RUN_FILE).write_text(json.dumps(record))
+    from chainrule.checkpoint import save_checkpoint
+
+    model = load_checkpoint(folder).model
+    save_checkpoint(folder / "model.safetensors", model, info={"dataset": "cifar"})  # the checkpoint names one
+    assert "(its metadata): the data set 'cifar' is not one of mnist" in cli_error(capsys, "eval", folder)
+    save_checkpoint(folder / "model.safetensors", model, info={"dataset": "spiral", "data_dir": 7})
+    assert "(its metadata): data_dir must be a folder name or null, got 7" in cli_error(capsys, "eval", folder)
+    save_checkpoint(folder / "model.safetensors", model)  # none: run.json's are read, and refused
+    assert "run.json holds settings that are not valid: --data-dir must be a folder, got 5" in cli_error(
+        capsys, "eval", folder
+    )
+
+
+def test_deeply_nested_run_json_is_one_line(tmp_path, capsys):
+    folder = tmp_path / "r"
+    folder.mkdir()
+    (folder / RUN_FILE).write_text('{"settings": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(RunError, match="nested too deeply"):
+        load_run(folder)
+    assert "nested too deeply" in cli_error(capsys, "train", "--resume", folder)

@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from chainrule._checks import is_int
 from chainrule._files import write_json
 from chainrule.checkpoint import CHECKPOINT_NAME, Checkpoint, load_checkpoint
-from chainrule.datasets import load_dataset
+from chainrule.datasets import DATASET_NAMES, load_dataset
 from chainrule.models import build_model
 from chainrule.optim import make_optimizer
 from chainrule.runs.records import dataset_fingerprint, library_versions
@@ -110,9 +111,54 @@ def _read_run_file(folder: Path, label: str) -> dict[str, Any]:
         raise RunError(f"{label}: no {RUN_FILE} there (is it a chainrule run folder?)") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RunError(f"{label}: cannot read {RUN_FILE}: {exc}") from exc
+    except RecursionError:
+        raise RunError(f"{label}: cannot read {RUN_FILE}: its JSON is nested too deeply") from None
     if not isinstance(record, dict) or not isinstance(record.get("settings"), dict):
         raise RunError(f"{label}: {RUN_FILE} has no 'settings'")
+    _check_record(record, f"{label}: {RUN_FILE}")
     return record
+
+
+# What every run.json has recorded since chainrule 0.1.0 (settings added later, such as filters,
+# take their defaults when missing).
+_REQUIRED_SETTINGS = ("dataset", "model", "hidden", "optimizer", "lr", "batch_size", "seed", "dtype")
+# What run.json's other entries must be, when present (a record chainrule wrote always has them so).
+_RECORD_TYPES: dict[str, tuple[type, ...]] = {
+    "dataset": (dict,),
+    "model": (dict,),
+    "optimizer": (dict,),
+    "resumed": (list,),
+    "result": (dict, type(None)),
+    "argv": (list,),
+}
+
+
+def _check_record(record: Mapping[str, Any], where: str) -> None:
+    """run.json's settings are a complete, valid set (what ``resolve_settings`` accepts), and its
+    other entries have their types; RunError naming run.json otherwise."""
+    settings = record["settings"]
+    missing = [k for k in _REQUIRED_SETTINGS if k not in settings]
+    if missing:
+        raise RunError(
+            f"{where} lacks the setting {missing[0]!r} (a run records at least {', '.join(_REQUIRED_SETTINGS)})"
+        )
+    try:
+        resolve_settings(settings)
+    except RunError as exc:
+        raise RunError(f"{where} holds settings that are not valid: {exc._raw}") from None
+    for key, types in _RECORD_TYPES.items():
+        if key in record and not isinstance(record[key], types):
+            raise RunError(
+                f"{where}: {key!r} must be {' or '.join(t.__name__ for t in types)}, got {_short(record[key])}"
+            )
+    if "seed" in record and not (is_int(record["seed"]) and record["seed"] >= 0):
+        raise RunError(f"{where}: 'seed' must be an integer >= 0, got {_short(record['seed'])}")
+
+
+def _short(value: Any) -> str:
+    """``repr(value)`` cut to what a one-line message can hold."""
+    text = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def load_run(folder: str | os.PathLike[str]) -> RunRecord:
@@ -125,12 +171,19 @@ def recorded_dataset(checkpoint: Checkpoint) -> tuple[str | None, str | None]:
     """(data set name, data folder) a checkpoint records, else the run.json beside it; (None, None) if neither."""
     info = checkpoint.info
     if info.get("dataset"):
-        return info["dataset"], info.get("data_dir")
-    try:
-        settings = load_run(Path(checkpoint.path).parent).settings
-    except RunError:
-        return None, None
-    return settings.get("dataset"), settings.get("data_dir")
+        name, data_dir = info["dataset"], info.get("data_dir")
+        where = f"{checkpoint.path} (its metadata)"
+    else:
+        if not (Path(checkpoint.path).parent / RUN_FILE).is_file():
+            return None, None
+        settings = load_run(Path(checkpoint.path).parent).settings  # a damaged run.json is reported
+        name, data_dir = settings.get("dataset"), settings.get("data_dir")
+        where = f"{Path(checkpoint.path).parent / RUN_FILE} (its settings)"
+    if name is not None and name not in DATASET_NAMES:
+        raise RunError(f"{where}: the data set {_short(name)} is not one of {', '.join(DATASET_NAMES)}")
+    if data_dir is not None and not isinstance(data_dir, str):
+        raise RunError(f"{where}: data_dir must be a folder name or null, got {_short(data_dir)}")
+    return name, data_dir
 
 
 # --------------------------------------------------------------------------------------------
@@ -287,7 +340,7 @@ def resume_run(
     if fixed:
         names = ", ".join(option(k) for k in fixed)
         raise RunError(f"{names} cannot change when resuming (the run's settings are in {path / RUN_FILE})")
-    resolved = dict(record["settings"])
+    resolved = {**DEFAULT_SETTINGS, **record["settings"]}  # (settings newer than the run take their defaults)
     if "epochs" in given or "iters" in given:
         resolved["epochs"], resolved["iters"] = given.get("epochs"), given.get("iters")
     if "data_dir" in given:
