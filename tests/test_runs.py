@@ -301,3 +301,91 @@ def test_deeply_nested_run_json_is_one_line(tmp_path, capsys):
     with pytest.raises(RunError, match="nested too deeply"):
         load_run(folder)
     assert "nested too deeply" in cli_error(capsys, "train", "--resume", folder)
+
+
+def starting_another_while_loading(monkeypatch, *args, **kwargs):
+    """While the next ``start_run`` loads its data, start ``start_run(*args, **kwargs)`` too (two
+    runs started together); returns a list that receives the second run, or the error it raised."""
+    import chainrule.runs.folder as folder_module
+
+    real = folder_module._load_data
+    second = []
+
+    def load(settings, progress):
+        if not second:
+            second.append(None)
+            try:
+                second[0] = start_run(*args, **kwargs)
+            except RunError as exc:
+                second[0] = exc
+        return real(settings, progress)
+
+    monkeypatch.setattr(folder_module, "_load_data", load)
+    return second
+
+
+def test_two_runs_started_together_into_one_folder_one_refuses(tmp_path, monkeypatch, capsys):
+    second = starting_another_while_loading(monkeypatch, {**SPIRAL, "epochs": 1}, out=tmp_path / "r")
+    first = start_run({**SPIRAL, "epochs": 1}, out=tmp_path / "r")
+    assert isinstance(second[0], RunError), second[0]
+    assert "another chainrule run is writing into this folder now" in second[0].cli_message()
+    assert f"--out {tmp_path / 'r'}" in second[0].cli_message()
+    line = cli_error(capsys, "train", "--dataset", "spiral", "--epochs", 1, "--out", tmp_path / "r")  # the CLI too
+    assert "another chainrule run is writing into this folder now; wait for it to end or choose another --out" in line
+    first.fit()  # the lock goes when the run ends: a third start finds the first's run
+    with pytest.raises(RunError, match="already holds a run"):
+        start_run({**SPIRAL, "epochs": 1}, out=tmp_path / "r")
+    resume_run(tmp_path / "r", {"epochs": 2}).fit()
+
+
+def test_two_runs_started_in_the_same_second_get_two_folders(tmp_path, monkeypatch):
+    import time
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(time, "strftime", lambda fmt, *a: "20240101-120000" if "%H%M%S" in fmt else "2024-01-01")
+    second = starting_another_while_loading(monkeypatch, {**SPIRAL, "epochs": 1})
+    first = start_run({**SPIRAL, "epochs": 1})
+    assert (first.folder.name, second[0].folder.name) == ("20240101-120000", "20240101-120000-1")
+    first.fit()
+    second[0].fit()
+    assert load_run(first.folder).record["seed"] == load_run(second[0].folder).record["seed"] == 0
+
+
+def test_a_failed_start_leaves_no_folder_behind(tmp_path):
+    from chainrule.datasets import DatasetError
+
+    with pytest.raises(DatasetError, match="is not a folder"):
+        start_run({"dataset": "mnist", "data_dir": str(tmp_path / "nowhere")}, out=tmp_path / "new")
+    assert not (tmp_path / "new").exists()
+
+
+class _StopAtFirstStep:
+    def on_batch_end(self, trainer, iteration, loss):
+        raise KeyboardInterrupt
+
+
+def test_a_run_interrupted_before_its_first_checkpoint_starts_afresh_on_resume(tmp_path, capsys):
+    run = start_run({**SPIRAL, "epochs": 2}, out=tmp_path / "r", callbacks=[_StopAtFirstStep()])
+    with pytest.raises(KeyboardInterrupt):
+        run.fit()
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == [RUN_FILE]  # no checkpoint was written
+    with pytest.raises(RunError, match="already holds a run"):
+        start_run({**SPIRAL, "epochs": 2}, out=tmp_path / "r")
+    resumed = resume_run(tmp_path / "r")
+    assert resumed.fresh and resumed.trainer.iteration == 0
+    resumed.fit()
+    whole = start_run({**SPIRAL, "epochs": 2}, out=tmp_path / "whole")
+    whole.fit()
+    assert without_seconds(resumed.trainer.history) == without_seconds(whole.trainer.history)
+    assert load_run(tmp_path / "r").record["resumed"][0]["fresh"] is True
+    # The command line says so.
+    from chainrule.cli import main
+
+    run = start_run({**SPIRAL, "epochs": 1}, out=tmp_path / "cli", callbacks=[_StopAtFirstStep()])
+    with pytest.raises(KeyboardInterrupt):
+        run.fit()
+    capsys.readouterr()
+    assert main(["train", "--resume", str(tmp_path / "cli"), "--quiet"]) == 0
+    assert "holds no checkpoint yet (its run stopped before the first epoch ended); starting it afresh" in (
+        capsys.readouterr().err
+    )
