@@ -389,3 +389,14 @@ def test_a_run_interrupted_before_its_first_checkpoint_starts_afresh_on_resume(t
     assert "holds no checkpoint yet (its run stopped before the first epoch ended); starting it afresh" in (
         capsys.readouterr().err
     )
+
+
+def test_temp_files_of_a_killed_run_are_removed_when_the_folder_is_taken_again(tmp_path):
+    start_run({**SPIRAL, "epochs": 1}, out=tmp_path / "r").fit()
+    killed = [".model.safetensors.0123456789ab.tmp", ".history.csv.abcdef012345.tmp", ".run.json.00000000ffff.tmp"]
+    for name in killed:  # what kill -9 in the middle of each write leaves
+        (tmp_path / "r" / name).write_bytes(b"half")
+    (tmp_path / "r" / "notes.tmp").write_text("the user's")
+    resume_run(tmp_path / "r", {"epochs": 2}).fit()
+    left = sorted(p.name for p in (tmp_path / "r").iterdir())
+    assert left == ["curves.png", "history.csv", "model.safetensors", "notes.tmp", "run.json"]

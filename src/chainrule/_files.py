@@ -33,6 +33,7 @@ __all__ = [
     "atomic_write",
     "read_regular_file",
     "regular_file_size",
+    "remove_temp_files",
     "write_json",
 ]
 
@@ -112,9 +113,20 @@ def _remove_stale_temps(target: Path, suffix: str, stale_after: float) -> None:
     """Remove ``.<name>.<12 hex digits><suffix>`` files next to ``target`` (chainrule's own
     temporary files for it, by their name) last modified more than ``stale_after`` seconds ago."""
     pattern = re.compile(rf"\.{re.escape(target.name)}\.[0-9a-f]{{12}}{re.escape(suffix)}")
+    _remove_matching(target.parent, pattern, stale_after)
+
+
+def remove_temp_files(folder: str | os.PathLike[str], *, suffix: str = ".tmp", stale_after: float = 0.0) -> None:
+    """Remove every temporary file :func:`atomic_file` names (``.<name>.<12 hex digits><suffix>``)
+    in ``folder`` older than ``stale_after`` seconds. For a folder the caller holds exclusively
+    (a locked run folder), where any such file is a killed writer's."""
+    _remove_matching(Path(folder), re.compile(rf"\..+\.[0-9a-f]{{12}}{re.escape(suffix)}"), stale_after)
+
+
+def _remove_matching(folder: Path, pattern: re.Pattern[str], stale_after: float) -> None:
     cutoff = time.time() - stale_after
     try:
-        entries = list(os.scandir(target.parent))
+        entries = list(os.scandir(folder))
     except OSError:
         return  # reported by the write itself
     for entry in entries:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from chainrule._checks import is_int
-from chainrule._files import write_json
+from chainrule._files import remove_temp_files, write_json
 from chainrule.checkpoint import CHECKPOINT_NAME, Checkpoint, load_checkpoint
 from chainrule.datasets import DATASET_NAMES, load_dataset
 from chainrule.models import build_model
@@ -288,6 +288,7 @@ def _lock_folder(folder: Path, label: str) -> int | None:
     except OSError:  # pragma: no cover - a file system without flock
         os.close(fd)
         return None
+    remove_temp_files(folder)  # held exclusively now: any temporary file is a killed writer's
     return fd
 
 
