@@ -332,6 +332,8 @@ def test_two_runs_started_together_into_one_folder_one_refuses(tmp_path, monkeyp
     assert f"--out {tmp_path / 'r'}" in second[0].cli_message()
     line = cli_error(capsys, "train", "--dataset", "spiral", "--epochs", 1, "--out", tmp_path / "r")  # the CLI too
     assert "another chainrule run is writing into this folder now; wait for it to end or choose another --out" in line
+    with pytest.raises(RunError, match="another chainrule run is writing into this folder now; wait for it to end$"):
+        resume_run(tmp_path / "r")  # nor may a resume start it afresh under the first
     first.fit()  # the lock goes when the run ends: a third start finds the first's run
     with pytest.raises(RunError, match="already holds a run"):
         start_run({**SPIRAL, "epochs": 1}, out=tmp_path / "r")

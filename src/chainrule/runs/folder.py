@@ -264,7 +264,7 @@ def new_run_folder(out: str | os.PathLike[str] | None) -> Path:
     return path
 
 
-def _lock_folder(folder: Path, label: str) -> int | None:
+def _lock_folder(folder: Path, label: str, *, other: str = "") -> int | None:
     """An exclusive lock on ``folder`` (``flock`` on the folder itself) held by the returned
     descriptor; the kernel releases it when the process ends, however it ends (kill -9 too), so
     a lock is never stale. RunError when another run holds it. None where the platform or the
@@ -282,8 +282,7 @@ def _lock_folder(folder: Path, label: str) -> int | None:
     except BlockingIOError:
         os.close(fd)
         raise RunError(
-            f"{label}: another chainrule run is writing into this folder now; "
-            f"wait for it to end or choose another {option('out')}"
+            f"{label}: another chainrule run is writing into this folder now; wait for it to end{other}"
         ) from None
     except OSError:  # pragma: no cover - a file system without flock
         os.close(fd)
@@ -319,7 +318,7 @@ def _claim_folder(out: str | os.PathLike[str] | None) -> tuple[Path, int | None,
         path.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
         raise RunError(f"{option('out', path)} exists and is not a folder") from None
-    lock = _lock_folder(path, option("out", path))
+    lock = _lock_folder(path, option("out", path), other=f" or choose another {option('out')}")
     try:
         new_run_folder(path)  # holds no run yet (checked under the lock)
     except BaseException:
