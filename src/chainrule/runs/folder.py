@@ -270,7 +270,7 @@ def _lock_folder(folder: Path, label: str, *, other: str = "") -> int | None:
     a lock is never stale. RunError when another run holds it. None where the platform or the
     file system has no such locks (there the exclusive folder creation still guards ``runs/``)."""
     try:
-        import fcntl
+        import fcntl  # POSIX only
     except ImportError:  # pragma: no cover - Windows
         return None
     try:
