@@ -207,3 +207,73 @@ def test_optimizer_rebuilt_by_name_with_hyperparameters(tmp_path):
     ckpt = load_checkpoint(save_checkpoint(tmp_path / "m.safetensors", net, opt))
     assert ckpt.optimizer.config == {"name": "momentum", "lr": 0.05, "momentum": 0.8}
     np.testing.assert_array_equal(ckpt.optimizer.state_dict()["v/W1"], opt.state_dict()["v/W1"])
+
+
+# --------------------------------------------------------------------------------------------
+# Hostile files (issue 13): configs that would allocate, non-regular and huge files, deep JSON
+# --------------------------------------------------------------------------------------------
+
+
+def with_model_config(tmp_path, name, **changes):
+    """A valid TwoLayerNet(5, 4, 3) checkpoint whose stored model config is changed by ``changes``
+    (replaced by it when it names another model)."""
+    net = TwoLayerNet(5, 4, 3, seed=0, dtype=np.float32)
+    path = save_checkpoint(tmp_path / "small.safetensors", net, Adam(lr=0.01))
+    tensors = dict(safetensors_numpy.load_file(str(path)))
+    with open(path, "rb") as f:
+        info = json.loads(json.loads(f.read(int.from_bytes(f.read(8), "little")))["__metadata__"]["chainrule"])
+    info["model"] = dict(changes) if "model" in changes else {**info["model"], **changes}
+    return write(tmp_path, tensors, {"chainrule": json.dumps(info)}, name)
+
+
+@pytest.mark.parametrize(
+    ("changes", "fragments"),
+    [
+        ({"hidden_size": 10**6}, ("param/W1", "(5, 4)", "(5, 1000000)")),
+        ({"hidden_size": 10**9}, ("param/W1", "(5, 1000000000)")),
+        ({"input_size": 10**12}, ("param/W1", "(1000000000000, 4)")),
+        ({"model": "convnet", "input_dim": [1, 10**4, 10**4], "hidden_size": 4, "output_size": 3}, ("param/W1",)),
+        ({"model": "mlp", "input_size": 5, "hidden_sizes": [10**6] * 3, "output_size": 3}, ("param/W1",)),
+    ],
+)
+def test_a_config_is_checked_against_the_stored_shapes_before_anything_is_built(tmp_path, changes, fragments):
+    import tracemalloc
+
+    path = with_model_config(tmp_path, "huge.safetensors", **changes)
+    assert path.stat().st_size < 10_000
+    for load in (load_checkpoint, load_model):
+        tracemalloc.start()
+        try:
+            with pytest.raises(CheckpointError) as info:
+                load(path)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 2 * 2**20, f"{peak} bytes allocated before the config was refused"
+        assert str(path) in str(info.value) and all(f in str(info.value) for f in fragments), str(info.value)
+
+
+def test_a_fifo_a_device_and_a_huge_sparse_file_are_refused_unread(tmp_path):
+    fifo = tmp_path / "pipe.safetensors"
+    os.mkfifo(fifo)  # opening it would block for ever
+    expect_error(fifo, "expected a regular checkpoint file, got a FIFO")
+    if os.path.exists("/dev/zero"):
+        with pytest.raises(CheckpointError, match="got a device"):
+            load_checkpoint("/dev/zero")
+    sparse = tmp_path / "sparse.safetensors"
+    with open(sparse, "wb") as f:
+        f.truncate(64 * 2**30)  # 64 GiB, no block on disk
+    expect_error(sparse, "64.0 GiB", "more than the 4.0 GiB")
+
+
+def test_deeply_nested_json_in_the_header_or_the_metadata_is_one_error(tmp_path):
+    deep = "[" * 100_000 + "]" * 100_000
+    header = json.dumps({"__metadata__": {"chainrule": "{}"}, "x": {"dtype": "F32", "shape": [0]}})
+    header = header.replace('"shape": [0]', f'"shape": [0], "deep": {deep}').encode()
+    path = tmp_path / "deep-header.safetensors"
+    path.write_bytes(len(header).to_bytes(8, "little") + header)
+    expect_error(path, "nested too deeply")
+    path = write(
+        tmp_path, {"x": np.zeros(1)}, {"chainrule": '{"format_version": 1, "a": ' + deep + "}"}, "deep.safetensors"
+    )
+    expect_error(path, "'chainrule' metadata is JSON nested too deeply")

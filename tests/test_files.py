@@ -92,3 +92,116 @@ def test_only_regular_files_of_bounded_size_are_read(tmp_path):
         f.truncate(64 * 1024**3)  # 64 GiB, no blocks on disk
     with pytest.raises(Refused, match=r"64.0 GiB, more than the 1.0 GiB"):
         read_regular_file(sparse, "checkpoint", limit=1024**3, error=Refused)
+
+
+def test_reading_a_small_file_allocates_what_it_holds_not_the_limit(tmp_path):
+    import tracemalloc
+
+    from chainrule._files import read_regular_file
+
+    small = tmp_path / "small.bin"
+    small.write_bytes(b"y" * 1000)
+    tracemalloc.start()
+    try:
+        assert read_regular_file(small, "checkpoint", limit=4 * 2**30) == b"y" * 1000
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20, f"{peak} bytes allocated to read 1000"
+
+
+def _raise(err):
+    def fail(*args, **kwargs):
+        raise err
+
+    return fail
+
+
+@pytest.mark.parametrize("step", ["create", "fsync", "replace", "write"])
+def test_a_failed_write_names_the_file_not_the_hidden_temp_file(tmp_path, monkeypatch, step):
+    import errno
+
+    import chainrule._files as files
+
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(b"old")
+    full = OSError(errno.ENOSPC, "No space left on device")  # a full disk names no file
+    if step == "create":  # what a read-only folder gives, naming the temp file
+        monkeypatch.setattr(
+            files, "open", _raise(PermissionError(errno.EACCES, "Permission denied", "/x/.m.tmp")), raising=False
+        )
+    elif step == "fsync":
+        monkeypatch.setattr(files.os, "fsync", _raise(full))
+    elif step == "replace":
+        monkeypatch.setattr(
+            files.os, "replace", _raise(OSError(errno.ENOSPC, "No space left on device", "/x/.m.tmp", str(path)))
+        )
+    else:
+        real_open = open
+
+        class FullFile:
+            def __init__(self, f):
+                self._f, self.name = f, f.name
+
+            def write(self, data):
+                raise full
+
+            def __getattr__(self, name):
+                return getattr(self._f, name)
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                return self._f.__exit__(*exc)
+
+        monkeypatch.setattr(files, "open", lambda *a, **k: FullFile(real_open(*a, **k)), raising=False)
+    with pytest.raises(OSError) as info:
+        atomic_write(path, b"new")
+    message = str(info.value)
+    assert message.startswith(f"{path}: cannot write the file: "), message
+    assert ".tmp" not in message and "Errno" not in message
+    assert info.value.errno == (errno.EACCES if step == "create" else errno.ENOSPC)
+    assert isinstance(info.value, PermissionError) == (step == "create")
+    assert path.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_folder_is_an_error_naming_the_file(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        with pytest.raises(PermissionError, match=f"^{folder / 'run.json'}: cannot write the file: Permission denied$"):
+            write_json(folder / "run.json", {})
+    finally:
+        folder.chmod(0o755)
+
+
+def test_other_errors_inside_the_block_pass_through_unchanged(tmp_path):
+    with pytest.raises(TimeoutError, match="^slow mirror$"):  # a download's own error, not a disk's
+        with atomic_file(tmp_path / "data.gz", suffix=".part"):
+            raise TimeoutError("slow mirror")
+
+
+def test_stale_temp_files_of_a_killed_writer_are_removed_by_the_next_write(tmp_path):
+    import time
+
+    old = time.time() - 2 * 3600
+    names = {
+        "stale": ".model.safetensors.0123456789ab.tmp",  # a writer killed two hours ago
+        "fresh": ".model.safetensors.ba9876543210.tmp",  # another writer, now
+        "other": ".history.csv.0123456789ab.tmp",  # another file's
+        "part": ".model.safetensors.0123456789ab.part",  # another kind (a download's)
+        "user": "model.safetensors.tmp",  # not a name chainrule makes
+    }
+    for key, name in names.items():
+        (tmp_path / name).write_bytes(b"x")
+        if key != "fresh":
+            os.utime(tmp_path / name, (old, old))
+    atomic_write(tmp_path / "model.safetensors", b"new")
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted([*(n for k, n in names.items() if k != "stale"), "model.safetensors"])
+    with atomic_file(tmp_path / "model.safetensors", stale_after=0) as f:  # stale_after is the caller's
+        f.write(b"newest")
+    assert not (tmp_path / names["fresh"]).exists() and (tmp_path / names["part"]).exists()

@@ -4,7 +4,15 @@ import numpy as np
 import pytest
 
 from chainrule import Affine, TwoLayerNet, gradient_check
-from chainrule.models import build_model, init_weight
+from chainrule.models import (
+    DeepConvNet,
+    MultiLayerNet,
+    MultiLayerNetExtend,
+    SimpleConvNet,
+    build_model,
+    init_weight,
+    model_blueprint,
+)
 
 
 def small_batch(n=5, d=8, c=3, seed=0):
@@ -203,3 +211,28 @@ def test_summary_repr_and_html_show_layers_shapes_and_counts():
     assert sum(r[3] for r in rows) == sum(p.size for p in deep.params.values())
     html = deep._repr_html_()
     assert html.count("<tr>") == 1 + len(deep.layers) + 1 and "W7 1024x50" in html
+
+
+@pytest.mark.parametrize(
+    "net",
+    [
+        TwoLayerNet(5, 4, 3, seed=0, dtype=np.float32),
+        MultiLayerNet(4, [6, 5], 3, batch_norm=True, seed=0),
+        MultiLayerNetExtend(4, [3], 2, use_batchnorm=True, seed=0),
+        SimpleConvNet((2, 11, 9), {"filter_num": 3, "filter_size": 3, "pad": 1, "stride": 2}, 7, 4, seed=0),
+        DeepConvNet((1, 28, 28), hidden_size=5, seed=0),
+    ],
+    ids=lambda net: type(net).__name__,
+)
+def test_the_blueprint_of_a_config_has_the_models_shapes_and_takes_no_memory(net):
+    params, buffers = model_blueprint(net.config)
+    assert {k: (v.shape, v.dtype) for k, v in params.items()} == {k: (v.shape, v.dtype) for k, v in net.params.items()}
+    assert {k: (v.shape, v.dtype) for k, v in buffers.items()} == {
+        k: (v.shape, v.dtype) for k, v in net.buffers.items()
+    }
+    huge = model_blueprint({**net.config, "output_size": 10**12})[0]
+    assert all(a.strides == (0,) * a.ndim for a in huge.values())  # no memory, whatever the size
+    with pytest.raises(ValueError, match="output_size must be a positive integer"):
+        model_blueprint({**net.config, "output_size": -1})
+    with pytest.raises(ValueError, match="does not match its constructor"):
+        model_blueprint({**net.config, "colour": "red"})

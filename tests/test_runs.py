@@ -221,3 +221,184 @@ def test_resume_checks_its_settings_and_writes_nothing_until_fit(tmp_path):
     assert (
         record.settings["epochs"] == 3 and record.result["epochs_completed"] == 3 and len(record.record["resumed"]) == 1
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Hostile run folders (issue 13)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("finished") / "r"
+    start_run({**SPIRAL, "epochs": 1}, out=folder).fit()
+    return folder
+
+
+def cli_error(capsys, *argv):
+    """``chainrule argv`` run in this process: its exit status must be 2 and its stderr one line; returns the line."""
+    from chainrule.cli import main
+
+    capsys.readouterr()
+    status = main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    assert status == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, (status, err)
+    return err.strip()
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        (lambda r: r.update(settings={}), "run.json lacks the setting 'dataset'"),
+        (lambda r: r["settings"].update(data_dir=5), "data_dir must be a folder, got 5"),
+        (lambda r: r["settings"].update(dataset="cifar"), "dataset must be one of mnist, fashion-mnist, spiral"),
+        (lambda r: r["settings"].update(hidden="many"), "hidden must be a list of positive integers"),
+        (lambda r: r["settings"].pop("lr"), "run.json lacks the setting 'lr'"),
+        (lambda r: r.update(dataset=5), "'dataset' must be dict, got 5"),
+        (lambda r: r.update(resumed={}), "'resumed' must be list"),
+        (lambda r: r.update(seed=-1), "'seed' must be an integer >= 0"),
+    ],
+)
+def test_a_malformed_run_json_is_one_line_naming_it(tmp_path, capsys, finished_run, change, fragment):
+    folder = tmp_path / "r"
+    shutil.copytree(finished_run, folder)
+    record = json.loads((folder / RUN_FILE).read_text())
+    change(record)
+    (folder / RUN_FILE).write_text(json.dumps(record))
+    for call in (lambda: load_run(folder), lambda: resume_run(folder, {"epochs": 2})):
+        with pytest.raises(RunError) as info:
+            call()
+        assert fragment in str(info.value) and RUN_FILE in str(info.value), str(info.value)
+    line = cli_error(capsys, "train", "--resume", folder, "--epochs", 2)
+    assert fragment.replace("data_dir", "--data-dir").replace("hidden must", "--hidden must") in line or (
+        fragment in line
+    ), line
+
+
+def test_a_checkpoint_or_run_json_naming_no_known_data_set_is_one_line(tmp_path, capsys, finished_run):
+    folder = tmp_path / "r"
+    shutil.copytree(finished_run, folder)
+    record = json.loads((folder / RUN_FILE).read_text())
+    record["settings"]["data_dir"] = 5
+    (folder / RUN_FILE).write_text(json.dumps(record))
+    from chainrule.checkpoint import save_checkpoint
+
+    model = load_checkpoint(folder).model
+    save_checkpoint(folder / "model.safetensors", model, info={"dataset": "cifar"})  # the checkpoint names one
+    assert "(its metadata): the data set 'cifar' is not one of mnist" in cli_error(capsys, "eval", folder)
+    save_checkpoint(folder / "model.safetensors", model, info={"dataset": "spiral", "data_dir": 7})
+    assert "(its metadata): data_dir must be a folder name or null, got 7" in cli_error(capsys, "eval", folder)
+    save_checkpoint(folder / "model.safetensors", model)  # none: run.json's are read, and refused
+    assert "run.json holds settings that are not valid: --data-dir must be a folder, got 5" in cli_error(
+        capsys, "eval", folder
+    )
+
+
+def test_deeply_nested_run_json_is_one_line(tmp_path, capsys):
+    folder = tmp_path / "r"
+    folder.mkdir()
+    (folder / RUN_FILE).write_text('{"settings": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(RunError, match="nested too deeply"):
+        load_run(folder)
+    assert "nested too deeply" in cli_error(capsys, "train", "--resume", folder)
+
+
+def starting_another_while_loading(monkeypatch, *args, **kwargs):
+    """While the next ``start_run`` loads its data, start ``start_run(*args, **kwargs)`` too (two
+    runs started together); returns a list that receives the second run, or the error it raised."""
+    import chainrule.runs.folder as folder_module
+
+    real = folder_module._load_data
+    second = []
+
+    def load(settings, progress):
+        if not second:
+            second.append(None)
+            try:
+                second[0] = start_run(*args, **kwargs)
+            except RunError as exc:
+                second[0] = exc
+        return real(settings, progress)
+
+    monkeypatch.setattr(folder_module, "_load_data", load)
+    return second
+
+
+def test_two_runs_started_together_into_one_folder_one_refuses(tmp_path, monkeypatch, capsys):
+    second = starting_another_while_loading(monkeypatch, {**SPIRAL, "epochs": 1}, out=tmp_path / "r")
+    first = start_run({**SPIRAL, "epochs": 1}, out=tmp_path / "r")
+    assert isinstance(second[0], RunError), second[0]
+    assert "another chainrule run is writing into this folder now" in second[0].cli_message()
+    assert f"--out {tmp_path / 'r'}" in second[0].cli_message()
+    line = cli_error(capsys, "train", "--dataset", "spiral", "--epochs", 1, "--out", tmp_path / "r")  # the CLI too
+    assert "another chainrule run is writing into this folder now; wait for it to end or choose another --out" in line
+    with pytest.raises(RunError, match="another chainrule run is writing into this folder now; wait for it to end$"):
+        resume_run(tmp_path / "r")  # nor may a resume start it afresh under the first
+    first.fit()  # the lock goes when the run ends: a third start finds the first's run
+    with pytest.raises(RunError, match="already holds a run"):
+        start_run({**SPIRAL, "epochs": 1}, out=tmp_path / "r")
+    resume_run(tmp_path / "r", {"epochs": 2}).fit()
+
+
+def test_two_runs_started_in_the_same_second_get_two_folders(tmp_path, monkeypatch):
+    import time
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(time, "strftime", lambda fmt, *a: "20240101-120000" if "%H%M%S" in fmt else "2024-01-01")
+    second = starting_another_while_loading(monkeypatch, {**SPIRAL, "epochs": 1})
+    first = start_run({**SPIRAL, "epochs": 1})
+    assert (first.folder.name, second[0].folder.name) == ("20240101-120000", "20240101-120000-1")
+    first.fit()
+    second[0].fit()
+    assert load_run(first.folder).record["seed"] == load_run(second[0].folder).record["seed"] == 0
+
+
+def test_a_failed_start_leaves_no_folder_behind(tmp_path):
+    from chainrule.datasets import DatasetError
+
+    with pytest.raises(DatasetError, match="is not a folder"):
+        start_run({"dataset": "mnist", "data_dir": str(tmp_path / "nowhere")}, out=tmp_path / "new")
+    assert not (tmp_path / "new").exists()
+
+
+class _StopAtFirstStep:
+    def on_batch_end(self, trainer, iteration, loss):
+        raise KeyboardInterrupt
+
+
+def test_a_run_interrupted_before_its_first_checkpoint_starts_afresh_on_resume(tmp_path, capsys):
+    run = start_run({**SPIRAL, "epochs": 2}, out=tmp_path / "r", callbacks=[_StopAtFirstStep()])
+    with pytest.raises(KeyboardInterrupt):
+        run.fit()
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == [RUN_FILE]  # no checkpoint was written
+    with pytest.raises(RunError, match="already holds a run"):
+        start_run({**SPIRAL, "epochs": 2}, out=tmp_path / "r")
+    resumed = resume_run(tmp_path / "r")
+    assert resumed.fresh and resumed.trainer.iteration == 0
+    resumed.fit()
+    whole = start_run({**SPIRAL, "epochs": 2}, out=tmp_path / "whole")
+    whole.fit()
+    assert without_seconds(resumed.trainer.history) == without_seconds(whole.trainer.history)
+    assert load_run(tmp_path / "r").record["resumed"][0]["fresh"] is True
+    # The command line says so.
+    from chainrule.cli import main
+
+    run = start_run({**SPIRAL, "epochs": 1}, out=tmp_path / "cli", callbacks=[_StopAtFirstStep()])
+    with pytest.raises(KeyboardInterrupt):
+        run.fit()
+    capsys.readouterr()
+    assert main(["train", "--resume", str(tmp_path / "cli"), "--quiet"]) == 0
+    assert "holds no checkpoint yet (its run stopped before the first epoch ended); starting it afresh" in (
+        capsys.readouterr().err
+    )
+
+
+def test_temp_files_of_a_killed_run_are_removed_when_the_folder_is_taken_again(tmp_path):
+    start_run({**SPIRAL, "epochs": 1}, out=tmp_path / "r").fit()
+    killed = [".model.safetensors.0123456789ab.tmp", ".history.csv.abcdef012345.tmp", ".run.json.00000000ffff.tmp"]
+    for name in killed:  # what kill -9 in the middle of each write leaves
+        (tmp_path / "r" / name).write_bytes(b"half")
+    (tmp_path / "r" / "notes.tmp").write_text("the user's")
+    resume_run(tmp_path / "r", {"epochs": 2}).fit()
+    left = sorted(p.name for p in (tmp_path / "r").iterdir())
+    assert left == ["curves.png", "history.csv", "model.safetensors", "notes.tmp", "run.json"]

@@ -528,3 +528,84 @@ def test_a_hook_set_on_an_instance_is_called(spiral):
     cb.on_epoch_end = lambda trainer, row: rows.append(row["epoch"])
     mlp_trainer(spiral, epochs=2, callbacks=[cb]).fit()
     assert rows == [1, 2]
+
+
+# --------------------------------------------------------------------------------------------
+# Tampered training state (issue 13): every counter, the order and the generator are checked
+# --------------------------------------------------------------------------------------------
+
+
+def tampered(path, change_meta=None, change_tensors=None):
+    """Rewrite the checkpoint at ``path``: ``change_meta(meta)`` and ``change_tensors(tensors)`` edit in place."""
+    import json
+
+    import safetensors.numpy
+
+    tensors = dict(safetensors.numpy.load_file(str(path)))
+    with open(path, "rb") as f:
+        meta = json.loads(json.loads(f.read(int.from_bytes(f.read(8), "little")))["__metadata__"]["chainrule"])
+    if change_meta is not None:
+        change_meta(meta)
+    if change_tensors is not None:
+        change_tensors(tensors)
+    safetensors.numpy.save_file(tensors, str(path), metadata={"chainrule": json.dumps(meta)})
+
+
+def _set(*keys_and_value):
+    *keys, value = keys_and_value
+
+    def change(meta):
+        d = meta
+        for k in keys[:-1]:
+            d = d[k]
+        d[keys[-1]] = value
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change_meta", "change_tensors", "fragment"),
+    [
+        (_set("trainer", "iteration", -(10**12)), None, "iteration must be an integer >= 0, got -1000000000000"),
+        (_set("trainer", "epoch_step", 10**12), None, "epoch_step must be below the 8 steps of an epoch"),
+        (_set("trainer", "epoch", 10**12), None, "iteration 11 does not match epoch 1000000000000"),
+        (_set("trainer", "iteration", 12), None, "iteration 12 does not match epoch 1 and epoch_step 3"),
+        (_set("trainer", "epoch", 1.5), None, "epoch must be an integer >= 0, got 1.5"),
+        (_set("trainer", "epoch_loss_sum", "NaN"), None, "epoch_loss_sum must be a finite number"),
+        (_set("trainer", "base_lr", -1), None, "base_lr must be a positive number, got -1"),
+        (_set("trainer", "stopped_early", "no"), None, "stopped_early must be true or false"),
+        (_set("trainer", "history", 5), None, "history must be a list of rows, got 5"),
+        (_set("trainer", "history", [{"epoch": 1}]), None, "history row 0 must be an object with epoch, iteration"),
+        (_set("trainer", "history", [{"epoch": 1, "iteration": 8, "loss": "x"}]), None, "loss must be a number"),
+        (_set("trainer", "final", [1, 2]), None, "final must be an object"),
+        (_set("trainer", "best", {"value": 1}), None, "best must be an object with value, row and bad_epochs"),
+        (_set("trainer", "settings", 5), None, "the training state is incomplete or malformed"),
+        (_set("trainer", 5), None, "its metadata 'trainer' must be an object or null, got int"),
+        (_set("rng_state", "state", "state", 2**300), None, "cannot restore the random generator's state"),
+        (_set("rng_state", "state", "state", 1.5), None, "does not read back as stored"),
+        (_set("rng_state", "bit_generator", "MT19937"), None, "cannot restore the random generator's state"),
+        (
+            None,
+            lambda t: t.update(**{"trainer/perm": np.full_like(t["trainer/perm"], -1)}),
+            "not a permutation of the 240 training samples",
+        ),
+        (
+            None,
+            lambda t: t.update(**{"trainer/perm": np.zeros_like(t["trainer/perm"])}),
+            "not a permutation of the 240 training samples",
+        ),
+        (None, lambda t: t.update(**{"trainer/perm": t["trainer/perm"][:5]}), "holds no valid permutation"),
+    ],
+)
+def test_a_tampered_training_state_is_refused_before_training(spiral, tmp_path, change_meta, change_tensors, fragment):
+    from chainrule import CheckpointError
+
+    mlp_trainer(spiral, iters=11, early_stopping=3, out_dir=tmp_path).fit()  # 8 steps per epoch: stops in epoch 2
+    before = (tmp_path / "history.csv").read_bytes()
+    tampered(tmp_path / "model.safetensors", change_meta, change_tensors)
+    (x, t), (xt, tt) = spiral
+    with pytest.raises(CheckpointError) as info:
+        Trainer.from_checkpoint(tmp_path, x, t, xt, tt, iters=20)
+    message = str(info.value)
+    assert fragment in message and str(tmp_path / "model.safetensors") in message and "\n" not in message, message
+    assert (tmp_path / "history.csv").read_bytes() == before

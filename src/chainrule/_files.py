@@ -15,16 +15,27 @@ before a byte is read.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import secrets
 import stat
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_file", "atomic_write", "read_regular_file", "regular_file_size", "write_json"]
+__all__ = [
+    "STALE_TEMP_SECONDS",
+    "atomic_file",
+    "atomic_write",
+    "read_regular_file",
+    "regular_file_size",
+    "remove_temp_files",
+    "write_json",
+]
 
 
 def _create_temp(folder: Path, name: str, suffix: str) -> tuple[IO[bytes], Path]:
@@ -37,21 +48,51 @@ def _create_temp(folder: Path, name: str, suffix: str) -> tuple[IO[bytes], Path]
     raise FileExistsError(f"{folder}: could not create a temporary file for {name}")  # pragma: no cover
 
 
+#: A temporary file older than this (seconds), left by a writer that was killed, is removed by
+#: the next write of the same file in the same folder.
+STALE_TEMP_SECONDS = 3600.0
+# Errors of writing to a disk (full, over quota, too large, failing, read-only): raised inside the
+# block by f.write, they are reported with the file being written, not the hidden temporary one.
+_DISK_ERRNOS = frozenset(
+    getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EFBIG", "EIO", "EROFS") if hasattr(errno, name)
+)
+
+
 @contextmanager
-def atomic_file(path: str | os.PathLike[str], *, suffix: str = ".tmp") -> Iterator[IO[bytes]]:
+def atomic_file(
+    path: str | os.PathLike[str], *, suffix: str = ".tmp", stale_after: float = STALE_TEMP_SECONDS
+) -> Iterator[IO[bytes]]:
     """Yield a binary file that replaces ``path`` atomically when the block ends without error.
 
     ``f.name`` is the temporary file's path (a download can read it back to verify it before the
-    block ends); nothing is at ``path`` until the rename.
+    block ends); nothing is at ``path`` until the rename. An ``OSError`` of the write itself (a
+    full disk, a read-only folder) names ``path``, never the temporary file, and keeps its type
+    and ``errno``. Temporary files of ``path`` older than ``stale_after`` seconds (left by a
+    writer killed with SIGKILL) are removed first, so they never pile up.
     """
     target = Path(path)
-    f, tmp = _create_temp(target.parent, target.name, suffix)
+    _remove_stale_temps(target, suffix, stale_after)
+    try:
+        f, tmp = _create_temp(target.parent, target.name, suffix)
+    except OSError as exc:
+        raise _naming(exc, target) from None
     try:
         with f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
+            try:
+                yield f
+            except OSError as exc:
+                if exc.errno in _DISK_ERRNOS or exc.filename == str(tmp):
+                    raise _naming(exc, target) from None
+                raise
+            try:
+                f.flush()
+                os.fsync(f.fileno())
+            except OSError as exc:
+                raise _naming(exc, target) from None
+        try:
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise _naming(exc, target) from None
     except BaseException:
         try:
             os.unlink(tmp)
@@ -61,11 +102,54 @@ def atomic_file(path: str | os.PathLike[str], *, suffix: str = ".tmp") -> Iterat
     _fsync_dir(target.parent)
 
 
+def _naming(exc: OSError, target: Path) -> OSError:
+    """``exc`` as the same kind of error (type and errno kept) saying which file could not be written."""
+    new = type(exc)(f"{target}: cannot write the file: {exc.strerror or exc}")
+    new.errno = exc.errno  # (strerror left unset, so str(new) is the message above)
+    return new
+
+
+def _remove_stale_temps(target: Path, suffix: str, stale_after: float) -> None:
+    """Remove ``.<name>.<12 hex digits><suffix>`` files next to ``target`` (chainrule's own
+    temporary files for it, by their name) last modified more than ``stale_after`` seconds ago."""
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.[0-9a-f]{{12}}{re.escape(suffix)}")
+    _remove_matching(target.parent, pattern, stale_after)
+
+
+def remove_temp_files(folder: str | os.PathLike[str], *, suffix: str = ".tmp", stale_after: float = 0.0) -> None:
+    """Remove every temporary file :func:`atomic_file` names (``.<name>.<12 hex digits><suffix>``)
+    in ``folder`` older than ``stale_after`` seconds. For a folder the caller holds exclusively
+    (a locked run folder), where any such file is a killed writer's."""
+    _remove_matching(Path(folder), re.compile(rf"\..+\.[0-9a-f]{{12}}{re.escape(suffix)}"), stale_after)
+
+
+def _remove_matching(folder: Path, pattern: re.Pattern[str], stale_after: float) -> None:
+    cutoff = time.time() - stale_after
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return  # reported by the write itself
+    for entry in entries:
+        if not pattern.fullmatch(entry.name):
+            continue
+        try:
+            if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                os.unlink(entry.path)
+        except OSError:
+            pass  # gone already, or not ours to remove: the write goes on
+
+
 def atomic_write(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (see :func:`atomic_file`); returns the path."""
-    with atomic_file(path) as f:
-        f.write(data)
-    return Path(path)
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_file`); returns the path.
+
+    Any ``OSError`` of the write names ``path``."""
+    target = Path(path)
+    with atomic_file(target) as f:
+        try:
+            f.write(data)
+        except OSError as exc:
+            raise _naming(exc, target) from None
+    return target
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
@@ -130,12 +214,22 @@ def read_regular_file(
     The read itself is bounded too (``limit + 1`` bytes), so a file that grows after the check
     cannot make it allocate more.
     """
-    regular_file_size(path, what, limit=limit, error=error)
+    size = regular_file_size(path, what, limit=limit, error=error)
     try:
         with open(path, "rb") as f:
-            data = f.read(limit + 1)
+            # f.read(n) allocates n bytes up front: ask for the size stat gave (and one byte to
+            # notice growth), never for the limit, then read on in bounded chunks if it grew.
+            parts = [f.read(size + 1)]
+            total = len(parts[0])
+            while total > size and total <= limit:
+                chunk = f.read(min(1 << 20, limit + 1 - total))
+                if not chunk:
+                    break
+                parts.append(chunk)
+                total += len(chunk)
     except OSError as exc:
         raise error(f"{path}: cannot read the {what} file: {exc.strerror or exc}") from None
+    data = parts[0] if len(parts) == 1 else b"".join(parts)
     if len(data) > limit:
         raise error(f"{path}: the {what} file grew past {_size(limit)} while it was read")
     return data

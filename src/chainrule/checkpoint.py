@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.models import build_model
+from chainrule.models import build_model, model_blueprint
 from chainrule.optim import make_optimizer
 from chainrule.tensorfile import (
     FORMAT_VERSION,
@@ -172,13 +172,25 @@ def load_checkpoint(path: str | os.PathLike[str], *, rng: np.random.Generator | 
     config = meta.get("model")
     if not isinstance(config, dict):
         raise CheckpointError(f"{path}: metadata lacks the model configuration ('model')")
+    for key in ("rng_state", "trainer", "info"):
+        if meta.get(key) is not None and not isinstance(meta[key], dict):
+            raise CheckpointError(
+                f"{path}: its metadata {key!r} must be an object or null, got {type(meta[key]).__name__}"
+            )
+    params = section(tensors, "param/")
+    buffers = section(tensors, "buffer/")
+    # The configuration is checked against the stored tensors before the model is built, so a
+    # small file whose config says hidden_size=10**9 is refused without allocating anything.
+    try:
+        expected_params, expected_buffers = model_blueprint(config)
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(f"{path}: cannot rebuild the model from its configuration: {exc}") from exc
+    check_section(path, "param/", params, expected_params)
+    check_section(path, "buffer/", buffers, expected_buffers)
     try:
         model = build_model(config, seed=rng if rng is not None else 0)
     except (ValueError, TypeError) as exc:
         raise CheckpointError(f"{path}: cannot rebuild the model from its configuration: {exc}") from exc
-
-    params = section(tensors, "param/")
-    buffers = section(tensors, "buffer/")
     check_section(path, "param/", params, model.params)
     check_section(path, "buffer/", buffers, model.buffers)
     for name, value in params.items():
@@ -199,8 +211,13 @@ def load_checkpoint(path: str | os.PathLike[str], *, rng: np.random.Generator | 
     if rng is not None and rng_state is not None:
         try:
             rng.bit_generator.state = rng_state
-        except (ValueError, TypeError, KeyError) as exc:
-            raise CheckpointError(f"{path}: cannot restore the random generator's state: {exc}") from exc
+        except (ValueError, TypeError, KeyError, OverflowError) as exc:
+            raise CheckpointError(f"{path}: cannot restore the random generator's state: {exc}") from None
+        if rng.bit_generator.state != rng_state:  # e.g. a float where the state holds integers
+            raise CheckpointError(
+                f"{path}: the random generator's state is not one a {type(rng.bit_generator).__name__} "
+                "generator can have (it does not read back as stored)"
+            )
 
     trainer_tensors = {k: np.array(v) for k, v in section(tensors, "trainer/").items()}
     return Checkpoint(path=path, model=model, optimizer=optimizer, metadata=meta, trainer_tensors=trainer_tensors)

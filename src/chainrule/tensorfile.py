@@ -21,16 +21,27 @@ from typing import Any
 import numpy as np
 
 from chainrule._checks import is_int
-from chainrule._files import atomic_write
+from chainrule._files import atomic_write, read_regular_file
 from chainrule._version import __version__
 
-__all__ = ["FORMAT_VERSION", "CheckpointError", "check_section", "read_tensor_file", "section", "write_tensor_file"]
+__all__ = [
+    "FORMAT_VERSION",
+    "MAX_FILE_BYTES",
+    "CheckpointError",
+    "check_section",
+    "read_tensor_file",
+    "section",
+    "write_tensor_file",
+]
 
 #: Bump when the layout changes; files with a newer version are refused with a clear message.
 FORMAT_VERSION = 1
 _META_KEY = "chainrule"
 # A header larger than this is not one chainrule wrote (it guards against reading garbage lengths).
 _MAX_HEADER = 100 * 1024 * 1024
+#: The largest checkpoint read (the whole file is read into memory): checked before a byte is
+#: read, so a 64 GiB sparse file, a FIFO or /dev/zero is refused at once.
+MAX_FILE_BYTES = 4 * 1024**3
 
 
 class CheckpointError(ValueError):
@@ -54,10 +65,7 @@ def write_tensor_file(path: str | os.PathLike[str], tensors: Mapping[str, np.nda
 
 def read_tensor_file(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """``(metadata, tensors)`` of a chainrule tensor file; :class:`CheckpointError` for anything else."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CheckpointError(f"{path}: cannot read the file: {exc.strerror or exc}") from exc
+    data = read_regular_file(path, "checkpoint", limit=MAX_FILE_BYTES, error=CheckpointError)
     try:
         meta = _read_metadata(data, path)
     except CheckpointError:
@@ -92,6 +100,8 @@ def _read_metadata(data: bytes, path: Path) -> dict[str, Any]:
         header = json.loads(data[8 : 8 + n].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{not_st} (its header is not JSON: {exc})") from exc
+    except RecursionError:
+        raise CheckpointError(f"{not_st} (its header is JSON nested too deeply to be one)") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{not_st} (its header is not a JSON object)")
     end = 0
@@ -113,6 +123,8 @@ def _read_metadata(data: bytes, path: Path) -> dict[str, Any]:
         meta = json.loads(raw_meta[_META_KEY])
     except (TypeError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{path}: its {_META_KEY!r} metadata is not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise CheckpointError(f"{path}: its {_META_KEY!r} metadata is JSON nested too deeply") from None
     if not isinstance(meta, dict):
         raise CheckpointError(f"{path}: its {_META_KEY!r} metadata is not a JSON object")
     version = meta.get("format_version")

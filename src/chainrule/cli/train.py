@@ -157,7 +157,13 @@ def run(args: argparse.Namespace) -> int:
             run_ = resume_run(args.resume, given, data_progress=data_progress)
         except DatasetNotFoundError as exc:
             raise dataset_not_found(exc) from None  # a run keeps its data set: only the folder can change
-        if run_.trainer.done:
+        if run_.fresh:
+            print(
+                f"chainrule train: {run_.folder} holds no checkpoint yet (its run stopped before the first epoch "
+                "ended); starting it afresh with its recorded settings",
+                file=sys.stderr,
+            )
+        elif run_.trainer.done:
             print(
                 f"the run in {run_.folder} has already reached its end (iteration {run_.trainer.iteration})",
                 file=sys.stderr,
@@ -177,7 +183,8 @@ def run(args: argparse.Namespace) -> int:
             f"the checkpoint of epoch {last['epoch']:g} (iteration {last['iteration']}) is in {out_dir}; "
             f"continue with: chainrule train --resume {out_dir}"
             if last is not None
-            else f"no epoch had finished, so no checkpoint was written in {out_dir}"
+            else f"no epoch had finished, so no checkpoint was written in {out_dir}; "
+            f"start it again with: chainrule train --resume {out_dir}"
         )
         print(f"chainrule train: interrupted at iteration {trainer.iteration}; {where}", file=sys.stderr)
         return 130

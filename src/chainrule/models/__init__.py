@@ -12,7 +12,7 @@
 from chainrule.models.base import Network, ParameterDict, init_array, init_scale, init_weight
 from chainrule.models.convnet import DEEP_CONV_PARAMS, DeepConvNet, SimpleConvNet
 from chainrule.models.mlp import ACTIVATIONS, MultiLayerNet, MultiLayerNetExtend, TwoLayerNet
-from chainrule.models.registry import DTYPE_NAMES, MODEL_NAMES, MODELS, build_model
+from chainrule.models.registry import DTYPE_NAMES, MODEL_NAMES, MODELS, build_model, model_blueprint
 
 __all__ = [
     "ACTIVATIONS",
@@ -31,4 +31,5 @@ __all__ = [
     "init_array",
     "init_scale",
     "init_weight",
+    "model_blueprint",
 ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy as _copy
 import html
+import inspect
 import os
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
@@ -23,7 +24,7 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from chainrule._checks import check_int, check_labels, check_real
+from chainrule._checks import check_float_dtype, check_int, check_labels, check_real
 from chainrule.gradcheck import numerical_gradient
 from chainrule.layers import BatchNormalization, Dropout, SoftmaxWithLoss
 from chainrule.layers.base import Workspace
@@ -121,6 +122,32 @@ class Network:
     params: ParameterDict
     layers: OrderedDict[str, Any]
     last_layer: SoftmaxWithLoss
+
+    @classmethod
+    def blueprint(cls, config: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """The ``(params, buffers)`` a model of ``config`` would have, without building it.
+
+        Each entry is a read-only, zero-stride array with the parameter's shape and dtype (it
+        takes no memory, whatever the shape), so a checkpoint's configuration can be checked
+        against the tensors stored with it before anything is allocated: a config saying
+        ``hidden_size=10**9`` costs nothing here. ``config`` is the model's ``config`` less
+        ``"model"`` (unknown or missing arguments raise ``TypeError``, bad values ``ValueError``).
+        """
+        bound = inspect.signature(cls).bind(**config)
+        bound.apply_defaults()
+        args = dict(bound.arguments)
+        dtype = check_float_dtype(args.get("dtype", np.float64), cls.__name__)
+        params, buffers = cls._tensor_shapes(args)
+        zero = np.zeros((), dtype=dtype)
+        return (
+            {k: np.broadcast_to(zero, shape) for k, shape in params.items()},
+            {k: np.broadcast_to(zero, shape) for k, shape in buffers.items()},
+        )
+
+    @classmethod
+    def _tensor_shapes(cls, args: Mapping[str, Any]) -> tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]]:
+        """(parameter name → shape, buffer name → shape) for the constructor's arguments ``args``."""
+        raise NotImplementedError(f"{cls.__name__} does not describe its tensors")  # pragma: no cover
 
     @property
     def config(self) -> dict[str, Any]:

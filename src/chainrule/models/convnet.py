@@ -165,6 +165,24 @@ class SimpleConvNet(_ConvNetwork):
         self._link_grads()
         self._set_eval_rows()
 
+    @classmethod
+    def _tensor_shapes(cls, args: Mapping[str, Any]) -> tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]]:
+        where = cls.__name__
+        input_dim = _check_input_dim(args["input_dim"], where)
+        conv_param = args["conv_param"]
+        p = _check_conv_param(
+            {"filter_num": 30, "filter_size": 5, "pad": 0, "stride": 1} if conv_param is None else conv_param,
+            "conv_param",
+            where,
+        )
+        h = check_int(args["hidden_size"], "hidden_size", where)
+        c = check_int(args["output_size"], "output_size", where)
+        w1 = (p["filter_num"], input_dim[0], p["filter_size"], p["filter_size"])
+        shape = _shape_after_conv(w1, p, (1, *input_dim))
+        flat = int(np.prod(Pooling(2, 2, stride=2).output_shape(shape)[1:]))
+        params = {"W1": w1, "b1": (w1[0],), "W2": (flat, h), "b2": (h,), "W3": (h, c), "b3": (c,)}
+        return params, {}
+
     def _stride_pad(self) -> dict[str, int]:
         return {"stride": self.conv_param["stride"], "pad": self.conv_param["pad"]}
 
@@ -257,3 +275,32 @@ class DeepConvNet(_ConvNetwork):
         self.last_layer = SoftmaxWithLoss()
         self._link_grads()
         self._set_eval_rows()
+
+    @classmethod
+    def _tensor_shapes(cls, args: Mapping[str, Any]) -> tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]]:
+        where = cls.__name__
+        input_dim = _check_input_dim(args["input_dim"], where)
+        params: dict[str, tuple[int, ...]] = {}
+        shape: tuple[int, ...] = (1, *input_dim)
+        for i in range(1, 7):
+            given = args[f"conv_param_{i}"]
+            p = _check_conv_param(DEEP_CONV_PARAMS[i - 1] if given is None else given, f"conv_param_{i}", where)
+            params[f"W{i}"] = (p["filter_num"], shape[1], p["filter_size"], p["filter_size"])
+            params[f"b{i}"] = (p["filter_num"],)
+            shape = _shape_after_conv(params[f"W{i}"], p, shape)
+            if i % 2 == 0:
+                shape = Pooling(2, 2, stride=2).output_shape(shape)
+        h = check_int(args["hidden_size"], "hidden_size", where)
+        c = check_int(args["output_size"], "output_size", where)
+        params.update({"W7": (int(np.prod(shape[1:])), h), "b7": (h,), "W8": (h, c), "b8": (c,)})
+        return params, {}
+
+
+def _shape_after_conv(w_shape: tuple[int, ...], p: Mapping[str, int], x_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The output shape of a convolution with filters of ``w_shape``, computed by the layer itself
+    on zero-stride arrays (no memory, whatever the sizes)."""
+    zero = np.zeros(())
+    conv = Convolution(
+        np.broadcast_to(zero, w_shape), np.broadcast_to(zero, w_shape[:1]), stride=p["stride"], pad=p["pad"]
+    )
+    return conv.output_shape(x_shape)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -57,6 +57,14 @@ class TwoLayerNet(Network):
         self.layers["Affine2"] = Affine(self.params["W2"], self.params["b2"])
         self.last_layer = SoftmaxWithLoss()
         self._link_grads()
+
+    @classmethod
+    def _tensor_shapes(cls, args: Mapping[str, Any]) -> tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]]:
+        where = cls.__name__
+        d = check_int(args["input_size"], "input_size", where)
+        h = check_int(args["hidden_size"], "hidden_size", where)
+        c = check_int(args["output_size"], "output_size", where)
+        return {"W1": (d, h), "b1": (h,), "W2": (h, c), "b2": (c,)}, {}
 
 
 # activation name → layer class (MultiLayerNet's ``activation``)
@@ -154,6 +162,30 @@ class MultiLayerNet(Network):
         self.last_layer = SoftmaxWithLoss()
         self._decayed = tuple(f"W{i}" for i in range(1, n_affine + 1))
         self._link_grads()
+
+    @classmethod
+    def _tensor_shapes(cls, args: Mapping[str, Any]) -> tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]]:
+        where = cls.__name__
+        hidden = args["hidden_size_list"] if "hidden_size_list" in args else args["hidden_sizes"]
+        batch_norm = args["use_batchnorm"] if "use_batchnorm" in args else args["batch_norm"]
+        if isinstance(hidden, (str, bytes)) or not isinstance(hidden, (list, tuple)):
+            raise ValueError(f"{where}: hidden_sizes must be a list of positive integers, got {hidden!r}")
+        hidden = [check_int(h, "every hidden size", where) for h in hidden]
+        sizes = [
+            check_int(args["input_size"], "input_size", where),
+            *hidden,
+            check_int(args["output_size"], "output_size", where),
+        ]
+        params: dict[str, tuple[int, ...]] = {}
+        for i in range(1, len(sizes)):
+            params[f"W{i}"] = (sizes[i - 1], sizes[i])
+            params[f"b{i}"] = (sizes[i],)
+        buffers: dict[str, tuple[int, ...]] = {}
+        if check_bool(batch_norm, "batch_norm", where):
+            for i, size in enumerate(hidden, start=1):
+                params[f"gamma{i}"] = params[f"beta{i}"] = (size,)
+                buffers[f"running_mean{i}"] = buffers[f"running_var{i}"] = (size,)
+        return params, buffers
 
     def _batch_norm_layer(self, gamma: np.ndarray, beta: np.ndarray) -> BatchNormalization:
         return BatchNormalization(gamma, beta)

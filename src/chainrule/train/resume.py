@@ -9,6 +9,7 @@ epoch's permutation when it stopped mid-epoch, and the best epoch's arrays).
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule._checks import is_int, is_real
 from chainrule.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
 from chainrule.train.history import History, write_history_csv
 from chainrule.train.schedule import LRSchedule
@@ -126,21 +128,65 @@ def resume_training(
 
 
 def _load_state(trainer: Any, state: Mapping[str, Any], tensors: Mapping[str, np.ndarray]) -> None:
-    trainer.epoch = int(state["epoch"])
-    trainer.iteration = int(state["iteration"])
-    trainer._epoch_step = int(state["epoch_step"])
-    trainer._loss_sum = float(state["epoch_loss_sum"])
-    trainer.base_lr = float(state["base_lr"])
-    trainer.stopped_early = bool(state["stopped_early"])
-    if trainer.best is not None:
-        trainer.best.state = state["best"]
-    trainer.final = state["final"]
-    trainer.history = History(dict(row) for row in state["history"])
-    if trainer._epoch_step:
+    """Set ``trainer``'s counters, history and best epoch from a checkpoint's state, each checked
+    first (ValueError naming the entry): a resume never starts from an impossible position."""
+    if not isinstance(state, Mapping):
+        raise ValueError(f"the training state must be a JSON object, got {_short(state)}")
+    per_epoch = trainer.iters_per_epoch
+    epoch = _count(state, "epoch")
+    iteration = _count(state, "iteration")
+    epoch_step = _count(state, "epoch_step")
+    if epoch_step >= per_epoch:
+        raise ValueError(f"epoch_step must be below the {per_epoch} steps of an epoch, got {epoch_step}")
+    if iteration != epoch * per_epoch + epoch_step:
+        raise ValueError(
+            f"iteration {iteration} does not match epoch {epoch} and epoch_step {epoch_step} "
+            f"({per_epoch} steps per epoch make {epoch * per_epoch + epoch_step})"
+        )
+    loss_sum = state["epoch_loss_sum"]
+    if not (is_real(loss_sum) and 0 <= loss_sum < math.inf):  # a sum of cross-entropies
+        raise ValueError(f"epoch_loss_sum must be a finite number >= 0, got {_short(loss_sum)}")
+    base_lr = state["base_lr"]
+    if not (is_real(base_lr) and 0 < base_lr < math.inf):
+        raise ValueError(f"base_lr must be a positive number, got {_short(base_lr)}")
+    stopped_early = state["stopped_early"]
+    if not isinstance(stopped_early, bool):
+        raise ValueError(f"stopped_early must be true or false, got {_short(stopped_early)}")
+    history = state["history"]
+    if not isinstance(history, list):
+        raise ValueError(f"history must be a list of rows, got {_short(history)}")
+    rows = [_row(row, f"history row {i}") for i, row in enumerate(history)]
+    final = None if state["final"] is None else _row(state["final"], "final")
+    best_state = state["best"]
+    if trainer.best is not None and best_state is not None:
+        if not isinstance(best_state, Mapping) or set(best_state) != {"value", "row", "bad_epochs"}:
+            raise ValueError(f"best must be an object with value, row and bad_epochs, got {_short(best_state)}")
+        if not is_real(best_state["value"]) or math.isnan(best_state["value"]):
+            raise ValueError(f"best value must be a number, got {_short(best_state['value'])}")
+        best_state = {
+            "value": float(best_state["value"]),
+            "row": _row(best_state["row"], "best row"),
+            "bad_epochs": _count(best_state, "bad_epochs"),
+        }
+    perm = None
+    if epoch_step:
         perm = tensors.get("perm")
         n = trainer.x_train.shape[0]
         if perm is None or perm.shape != (n,) or perm.dtype.kind not in "iu":
             raise ValueError(f"the checkpoint stopped mid-epoch but holds no valid permutation of {n} samples")
+        # Each index 0 … n-1 exactly once (an all -1 "permutation" would train on one sample).
+        if perm.min() < 0 or perm.max() >= n or np.count_nonzero(np.bincount(perm, minlength=n)) != n:
+            raise ValueError(f"the saved order of this epoch is not a permutation of the {n} training samples")
+
+    trainer.epoch, trainer.iteration, trainer._epoch_step = epoch, iteration, epoch_step
+    trainer._loss_sum = float(loss_sum)
+    trainer.base_lr = float(base_lr)
+    trainer.stopped_early = stopped_early
+    if trainer.best is not None:
+        trainer.best.state = best_state
+    trainer.final = final
+    trainer.history = History(rows)
+    if perm is not None:
         trainer._perm = perm
     best = {k[len("best/") :]: v for k, v in tensors.items() if k.startswith("best/")}
     if best and trainer.best is not None:
@@ -150,3 +196,26 @@ def _load_state(trainer: Any, state: Mapping[str, Any], tensors: Mapping[str, np
             if got is None or got.shape != ref.shape or got.dtype != ref.dtype:
                 raise ValueError(f"the best-epoch copy of {key} is missing or does not match the model")
         trainer.best.arrays = {k: best[k] for k in expected}
+
+
+def _short(value: Any) -> str:
+    """``repr(value)``, cut to a length a one-line message can hold."""
+    text = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _count(state: Mapping[str, Any], key: str) -> int:
+    value = state[key]
+    if not is_int(value) or value < 0:
+        raise ValueError(f"{key} must be an integer >= 0, got {_short(value)}")
+    return int(value)
+
+
+def _row(row: Any, what: str) -> dict[str, Any]:
+    """A history row: an object of numbers with at least the epoch and iteration."""
+    if not isinstance(row, Mapping) or "epoch" not in row or "iteration" not in row:
+        raise ValueError(f"{what} must be an object with epoch, iteration and the metrics, got {_short(row)}")
+    for key, value in row.items():
+        if not is_real(value):
+            raise ValueError(f"{what}: {key} must be a number, got {_short(value)}")
+    return dict(row)
