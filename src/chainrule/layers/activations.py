@@ -11,6 +11,7 @@ import numpy as np
 
 from chainrule._checks import require_forward
 from chainrule.functions import sigmoid
+from chainrule.layers.rules import LocalRule
 
 __all__ = ["Exp", "Log", "Relu", "Sigmoid", "Tanh"]
 
@@ -32,6 +33,17 @@ class Relu:
         self._keep = ~(x <= 0)  # True where x > 0 or x is NaN
         return np.maximum(x, 0)
 
+    rule = LocalRule(
+        inputs=("x",),
+        forward="max({x}, 0)",
+        grads=("{dout} · {mask}",),
+        note="passes dout where {x} > 0 and stops it (0) elsewhere",
+        terms={"mask": "[{x} > 0]"},
+    )
+
+    def rule_values(self) -> dict[str, Any]:
+        return {"mask": self._keep.astype(np.float64)}
+
     def backward(self, dout: Any) -> np.ndarray:
         keep = self._keep
         if keep is None:
@@ -52,6 +64,8 @@ class Sigmoid:
         self._out = sigmoid(x)
         return self._out
 
+    rule = LocalRule(inputs=("x",), forward="1 / (1 + exp(−{x}))", grads=("{dout} · {out} · (1 − {out})",))
+
     def backward(self, dout: Any) -> np.ndarray:
         require_forward(self, "_out")
         y = self._out
@@ -69,6 +83,8 @@ class Tanh:
     def forward(self, x: Any) -> np.ndarray:
         self._out = np.tanh(x)
         return self._out
+
+    rule = LocalRule(inputs=("x",), forward="tanh({x})", grads=("{dout} · (1 − {out}²)",))
 
     def backward(self, dout: Any) -> np.ndarray:
         require_forward(self, "_out")
@@ -88,6 +104,11 @@ class Exp:
         self._out = np.exp(x)
         return self._out
 
+    rule = LocalRule(inputs=("x",), forward="exp({x})", grads=("{dout} · {e}",), terms={"e": "exp({x})"})
+
+    def rule_values(self) -> dict[str, Any]:
+        return {"e": self._out}
+
     def backward(self, dout: Any) -> Any:
         require_forward(self, "_out")
         return dout * self._out
@@ -102,6 +123,8 @@ class Log:
     def forward(self, x: Any) -> np.ndarray:
         self._x = np.asarray(x)
         return np.log(self._x)
+
+    rule = LocalRule(inputs=("x",), forward="ln {x}", grads=("{dout} / {x}",))
 
     def backward(self, dout: Any) -> Any:
         require_forward(self, "_x")
