@@ -76,7 +76,7 @@ class Affine(ParameterLayer):
         inputs=("x", "W", "b"),
         forward="{x} · {W} + {b}",
         grads=("{dout} · {W}ᵀ", "{x}ᵀ · {dout}", "Σ_N {dout}"),
-        note="the matrix product's rule, and b's gradient summed over the batch",
+        note="uses the matrix product's rule and sums b's gradient over the batch",
     )
 
     def backward(self, dout: Any, *, input_grad: bool = True) -> np.ndarray | None:

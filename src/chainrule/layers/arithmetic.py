@@ -96,7 +96,7 @@ class DivLayer:
     rule = LocalRule(inputs=("x", "y"), forward="{x} / {y}", grads=("{dout} / {y}", "−{dout} · {x} / {y}²"))
     #: the book's "/" node, y = 1 / x (``graph.reciprocal``: this layer with 1 as the numerator)
     reciprocal_rule = LocalRule(
-        inputs=("x",), forward="1 / {x}", grads=("−{dout} · {out}²",), note="the book's / node: ∂y/∂x = −1/x² = −y²"
+        inputs=("x",), forward="1 / {x}", grads=("−{dout} · {out}²",), note="is the book's / node: ∂y/∂x = −1/x² = −y²"
     )
 
     def backward(self, dout: Any) -> tuple[Any, Any]:

@@ -118,7 +118,7 @@ class Convolution(ParameterLayer):
         inputs=("x", "W", "b"),
         forward="conv({x}, {W}) + {b}",
         grads=("col2im({dout} · {W}ᵀ)", "im2col({x})ᵀ · {dout}", "Σ {dout}"),
-        note="the matrix product's rule over the input's windows (im2col), b's gradient summed per filter",
+        note="uses the matrix product's rule over the input's windows (im2col) and sums b's gradient per filter",
     )
 
     def backward(self, dout: Any, *, input_grad: bool = True) -> np.ndarray | None:

@@ -42,7 +42,7 @@ class SoftmaxWithLoss:
         inputs=("x", "t"),
         forward="cross_entropy(softmax({x}), {t})",
         grads=("{dout} · ({y} − {t1}) / {N}", None),
-        note="y = softmax({x}), t the labels one-hot, N the batch size",
+        note="compares y = softmax({x}) with the labels t (one-hot) over a batch of N",
         terms={"y": "y", "t1": "t", "N": "N"},
     )
 
