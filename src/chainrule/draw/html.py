@@ -177,10 +177,10 @@ class _Page:
             f'aria-describedby="{help_id}" data-step="0">\n'
             f"<style>{_CSS}</style>\n"
             '<div class="cr-controls">'
-            '<button type="button" data-go="first" aria-label="Back to the start (Home)">⏮ Start</button>'
+            '<button type="button" data-go="first" aria-label="Back to the start (Home)">|◀ Start</button>'
             '<button type="button" data-go="back" aria-label="Previous step (Left arrow)">◀ Back</button>'
             '<button type="button" data-go="next" aria-label="Next step (Right arrow or space)">Next ▶</button>'
-            '<button type="button" data-go="end" aria-label="Jump to the end (End)">End ⏭</button>'
+            '<button type="button" data-go="end" aria-label="Jump to the end (End)">End ▶|</button>'
             f'<span class="cr-count">step 0 of {len(self.steps) - 1}</span></div>\n'
             f'<div class="cr-figure">\n{svg}</div>\n'
             '<div class="cr-explain" aria-live="polite" aria-atomic="true">'

@@ -62,8 +62,15 @@ def _short(value: Any, digits: int) -> str:
     return format_value(a, digits=digits)
 
 
-def _names(nodes: list[Node], output: Variable, digits: int) -> dict[int, str]:
-    """id(variable) → the name the explanations use: its own, else its value (inputs) or its formula."""
+def _operand(value: Any, digits: int) -> str:
+    """A value inside a formula, a negative number in parentheses: −dout · x with dout = -1 reads −(-1) · x."""
+    text = _short(value, digits)
+    return f"({text})" if text.startswith("-") else text
+
+
+def _names(nodes: list[Node], output: Variable, digits: int) -> tuple[dict[int, str], set[str]]:
+    """id(variable) → the name the explanations use: its own, else its value (inputs) or its formula;
+    and the formulas written here (which bring their own parentheses)."""
     names: dict[int, str] = {}
     made: set[str] = set()  # the formulas written here, which bring their own parentheses
 
@@ -92,7 +99,17 @@ def _names(nodes: list[Node], output: Variable, digits: int) -> dict[int, str]:
             made.add(formula)
         names[id(out)] = formula
     name(output)
-    return names
+    return names, made
+
+
+def _uses(got: list[tuple[str, Any, int]]) -> str:
+    """How a variable with several gradients is used: "feeds 2 nodes" or "is used 2 times" (x * x)."""
+    return f"feeds {len(got)} nodes" if len({node for _, _, node in got}) == len(got) else f"is used {len(got)} times"
+
+
+def _d(name: str, made: set[str]) -> str:
+    """The gradient's name: d(tax), d(x × y) rather than d((x × y))."""
+    return f"d{name}" if name in made and name.startswith("(") else f"d({name})"
 
 
 def _joined(*parts: str) -> str:
@@ -115,7 +132,7 @@ def build_steps(
     """
     op_items = [(i, it.node) for i, it in enumerate(items) if it.kind == "op"]
     nodes = [node for _, node in op_items]
-    names = _names(nodes, output, digits)
+    names, made = _names(nodes, output, digits)
     wire_of = {id(w.var): wi for wi, w in enumerate(wires)}
     reveal: dict[str, int] = {}
     steps: list[Step] = []
@@ -172,13 +189,13 @@ def build_steps(
     for node in nodes:
         for x in node.inputs:
             uses[id(x)] = uses.get(id(x), 0) + 1
-    received: dict[int, list[tuple[str, Any]]] = {}
+    received: dict[int, list[tuple[str, Any, int]]] = {}
     for k, (idx, node) in enumerate(reversed(op_items), start=1):
         out = node.output
         assert out is not None and out.grad is not None
         step = Step("backward", idx, f"Backward {k} of {len(nodes)}", "")
         contributions = [None if g is None else np.array(g, copy=True) for g in node.backward(out.grad)]
-        step.text, note = _backward_text(node, out, contributions, names, digits)
+        step.text, note = _backward_text(node, out, contributions, names, made, digits)
         if note:
             step.details.append(note)
         steps.append(step)
@@ -188,17 +205,17 @@ def build_steps(
             if g is None or x.is_constant:
                 continue
             got = received.setdefault(id(x), [])
-            got.append((symbol, g))
+            got.append((symbol, g, id(node)))
             if len(got) == uses[id(x)] or x.grad is None:
                 reveal[f"g{wire_of[id(x)]}"] = at
                 if len(got) > 1:
-                    parts = " + ".join(f"{_short(v, digits)} (from {s})" for s, v in got)
+                    parts = " + ".join(f"{_short(v, digits)} (from {s})" for s, v, _ in got)
                     step.details.append(
-                        f"{names[id(x)]} feeds {len(got)} nodes, so its gradients add up: "
-                        f"d({names[id(x)]}) = {parts} = {summarize(x.grad, digits)}"
+                        f"{names[id(x)]} {_uses(got)}, so its gradients add up: "
+                        f"{_d(names[id(x)], made)} = {parts} = {summarize(x.grad, digits)}"
                     )
     finals = [
-        f"d({names[id(w.var)]}) = {summarize(w.var.grad, digits)}"
+        f"{_d(names[id(w.var)], made)} = {summarize(w.var.grad, digits)}"
         for w in leaves
         if not w.var.is_constant and w.var.grad is not None
     ]
@@ -211,16 +228,16 @@ def _tables(node: Node, out: Variable, dout: Any, names: dict[int, str], digits:
     rule = node.rule
     assert rule is not None
     name_table = {"out": names[id(out)], "dout": "dout"}
-    value_table = {"out": _short(out.data, digits)}
+    value_table = {"out": _operand(out.data, digits)}
     if dout is not None:
-        value_table["dout"] = _short(dout, digits)
+        value_table["dout"] = _operand(dout, digits)
     for key, x in zip(rule.inputs, node.inputs, strict=True):
         name_table[key] = names[id(x)]
-        value_table[key] = _short(x.data, digits)
+        value_table[key] = _operand(x.data, digits)
     term_values = getattr(node.layer, "rule_values", None)
     if rule.terms and term_values is not None:
         for key, v in term_values().items():
-            value_table[key] = _short(v, digits)
+            value_table[key] = _operand(v, digits)
     return name_table, value_table
 
 
@@ -238,13 +255,12 @@ def _forward_text(node: Node, out: Variable, names: dict[int, str], digits: int)
     name_table, value_table = _tables(node, out, None, names, digits)
     value_table.pop("out")
     by_names, by_values = rule.fill(rule.forward, name_table, value_table)
-    shape = f" (shape {out.shape})" if out.ndim else ""
     head = f"{names[id(out)]} = " if out.name else ""  # an unnamed value's name is the formula itself
-    return f"{symbol} node: {head}{_joined(by_names, by_values, result)}{shape}"
+    return f"{symbol} node: {head}{_joined(by_names, by_values, result)}"
 
 
 def _backward_text(
-    node: Node, out: Variable, contributions: list[Any], names: dict[int, str], digits: int
+    node: Node, out: Variable, contributions: list[Any], names: dict[int, str], made: set[str], digits: int
 ) -> tuple[str, str]:
     """The rule with its numbers, and the rule's note in words ("passes dout through")."""
     symbol = clean_label(node.symbol)
@@ -257,7 +273,7 @@ def _backward_text(
     for i, (x, g) in enumerate(zip(node.inputs, contributions, strict=True)):
         if g is None or x.is_constant:
             continue
-        head = f"d({names[id(x)]})"
+        head = _d(names[id(x)], made)
         template = rule.grads[i] if usable and rule is not None else None
         if template is None:
             lines.append(f"{head} = {summarize(g, digits)}")
