@@ -112,11 +112,29 @@ def _d(name: str, made: set[str]) -> str:
     return f"d{name}" if name in made and name.startswith("(") else f"d({name})"
 
 
+def _unwrapped(text: str) -> str:
+    """``text`` without doubled parentheses: exp((x × -1)) → exp(x × -1), ((-0.25)) → (-0.25)."""
+    chars = list(text)
+    opened: list[int] = []
+    match: dict[int, int] = {}
+    for i, ch in enumerate(chars):
+        if ch == "(":
+            opened.append(i)
+        elif ch == ")" and opened:
+            match[opened.pop()] = i
+    drop = {i for i, j in match.items() if i + 1 in match and match[i + 1] == j - 1}
+    drop |= {match[i] for i in drop}
+    return "".join(ch for i, ch in enumerate(chars) if i not in drop)
+
+
 def _joined(*parts: str) -> str:
-    """``a = b = c`` without a part that repeats the one before it (``dout = 1 = 1``)."""
+    """``a = b = c`` without doubled parentheses and without a part that repeats the one before it
+    (``dout = 1 = 1``; ``(-0.25)`` repeats ``-0.25``)."""
     kept: list[str] = []
-    for p in parts:
-        if not kept or p != kept[-1]:
+    for p in map(_unwrapped, parts):
+        if kept and (p in (kept[-1], f"({kept[-1]})") or kept[-1] == f"({p})"):
+            kept[-1] = min(p, kept[-1], key=len)
+        else:
             kept.append(p)
     return " = ".join(kept)
 
