@@ -98,7 +98,7 @@ def test_the_last_number_is_what_backward_returned():
     d = draw_graph(out, format="html")
     w2 = next(x for x in out.creator.inputs[0].creator.inputs if x.name == "W2")
     expected = f"norm {np.linalg.norm(w2.grad):.5g}"
-    assert any(f"d(W2) = hᵀ · dout" in s and expected in s for s in texts(d))
+    assert any("d(W2) = hᵀ · dout" in s and expected in s for s in texts(d))
 
 
 def test_every_recorded_layer_states_a_rule_that_fits_its_node():
