@@ -275,12 +275,17 @@ def _named(v: Variable, name: str) -> Variable:
     return v
 
 
+# The book's names for the intermediate values (its code calls them so), which the interactive
+# page uses in its rules: "d(apple_price) = dout · tax = 1 · 1.1 = 1.1".
 def _apple(v: Mapping[str, Variable]) -> Variable:
-    return _named(v["apple"] * v["apple_num"] * v["tax"], "price")
+    apple_price = _named(v["apple"] * v["apple_num"], "apple_price")
+    return _named(apple_price * v["tax"], "price")
 
 
 def _apple_orange(v: Mapping[str, Variable]) -> Variable:
-    all_price = v["apple"] * v["apple_num"] + v["orange"] * v["orange_num"]
+    apple_price = _named(v["apple"] * v["apple_num"], "apple_price")
+    orange_price = _named(v["orange"] * v["orange_num"], "orange_price")
+    all_price = _named(apple_price + orange_price, "all_price")
     return _named(all_price * v["tax"], "price")
 
 
@@ -304,6 +309,12 @@ def _convnet(v: Mapping[str, Variable]) -> Variable:
     h = _named(graph.relu(graph.conv2d(v["x"], v["W1"], v["b1"])), "h")
     scores = _named(graph.affine(graph.flatten(graph.max_pool2d(h, 2)), v["W2"], v["b2"]), "scores")
     return _named(graph.softmax_cross_entropy(scores, np.array([1])), "L")
+
+
+def _net(v: Mapping[str, Variable]) -> Variable:
+    h = _named(graph.relu(graph.affine(v["x"], v["W1"], v["b1"])), "h")
+    scores = _named(graph.affine(h, v["W2"], v["b2"]), "scores")
+    return _named(graph.softmax_cross_entropy(scores, np.array([0, 2])), "L")
 
 
 _RNG = np.random.default_rng(7)  # fixed example values, drawn once
@@ -347,6 +358,19 @@ EXAMPLES: dict[str, Example] = {
                 "b2": np.zeros(3),
             },
             _convnet,
+        ),
+        Example(
+            "net",
+            "a two-layer network on a batch of 2: x (2,3) → Affine (4) → ReLU → Affine (3) → "
+            "Softmax-with-Loss (labels 0, 2)",
+            {
+                "x": np.array([[1.0, 0.5, -0.5], [-1.0, 2.0, 0.5]]),
+                "W1": np.round(_RNG.standard_normal((3, 4)) * 0.5, 2),
+                "b1": np.array([0.1, -0.1, 0.0, 0.2]),
+                "W2": np.round(_RNG.standard_normal((4, 3)) * 0.5, 2),
+                "b2": np.zeros(3),
+            },
+            _net,
         ),
     )
 }

@@ -44,6 +44,7 @@ from chainrule.layers import (
     Convolution,
     DivLayer,
     Exp,
+    LocalRule,
     Log,
     MatMul,
     Mean,
@@ -135,11 +136,13 @@ class Node:
     """One recorded operation: the layer that ran it, its input variables and its output.
 
     ``op`` is a short name (``"mul"``), ``symbol`` what drawings show (``"×"``). ``backward(gy)``
-    returns one gradient per input (None for an input that has none, such as labels).
+    returns one gradient per input (None for an input that has none, such as labels). ``rule``
+    is the layer's :class:`~chainrule.layers.LocalRule` (what the interactive page writes out),
+    unless the operation uses its layer differently (``reciprocal``) and says its own.
     The output is held weakly: a node does not keep the variable it made alive.
     """
 
-    __slots__ = ("op", "symbol", "layer", "inputs", "_output", "_grads")
+    __slots__ = ("op", "symbol", "layer", "inputs", "rule", "_output", "_grads")
 
     def __init__(
         self,
@@ -149,11 +152,13 @@ class Node:
         inputs: tuple[Variable, ...],
         output: Variable,
         grads: Callable[[Any], tuple[Any, ...]],
+        rule: LocalRule | None = None,
     ) -> None:
         self.op = op
         self.symbol = symbol
         self.layer = layer
         self.inputs = inputs
+        self.rule: LocalRule | None = rule if rule is not None else getattr(layer, "rule", None)
         self._output = weakref.ref(output)
         self._grads = grads
 
@@ -434,10 +439,12 @@ def as_variable(value: Any, like: Variable | None = None) -> Variable:
     return Variable._wrap(as_float_array(value, "graph", "operand"), constant=True)
 
 
-def _record(op: str, symbol: str, layer: Any, inputs: tuple[Variable, ...], data: Any, grads: Any = None) -> Variable:
+def _record(
+    op: str, symbol: str, layer: Any, inputs: tuple[Variable, ...], data: Any, grads: Any = None, rule: Any = None
+) -> Variable:
     out = Variable._wrap(data)
     if _recording.get():
-        out.creator = Node(op, symbol, layer, inputs, out, grads or _layer_grads(layer))
+        out.creator = Node(op, symbol, layer, inputs, out, grads or _layer_grads(layer), rule)
     return out
 
 
@@ -494,7 +501,7 @@ def reciprocal(x: Any) -> Variable:
     x = as_variable(x)
     layer = DivLayer()
     data = layer.forward(np.ones((), dtype=x.dtype), x.data)
-    return _record("reciprocal", "/", layer, (x,), data, lambda gy: (layer.backward(gy)[1],))
+    return _record("reciprocal", "/", layer, (x,), data, lambda gy: (layer.backward(gy)[1],), DivLayer.reciprocal_rule)
 
 
 def exp(x: Any) -> Variable:

@@ -3,6 +3,7 @@
     chainrule graph apple -o apple.svg                  # a built-in example, as SVG
     chainrule graph "(x + y) ** 2" --set x=1 --set y=2  # an expression, as Graphviz DOT on stdout
     chainrule graph chain --format png -o chain.png
+    chainrule graph apple --html -o apple.html          # an interactive page: step forward and backward
 
 Standard output carries only the drawing (DOT or SVG without ``-o``); with ``-o`` one line
 ``wrote FILE`` goes to stderr.
@@ -23,7 +24,7 @@ from chainrule.draw import draw_graph
 from chainrule.draw.labels import DIGITS, MAX_DIGITS, check_digits
 from chainrule.expr import EXAMPLES, build_graph
 
-SUFFIX_FORMATS = {".svg": "svg", ".png": "png", ".dot": "dot", ".gv": "dot"}
+SUFFIX_FORMATS = {".svg": "svg", ".png": "png", ".dot": "dot", ".gv": "dot", ".html": "html", ".htm": "html"}
 
 
 def register(subparsers: Any) -> None:
@@ -48,7 +49,13 @@ def register(subparsers: Any) -> None:
         help="a variable's value: a number or a JSON list such as [[1,2],[3,4]] (repeatable)",
     )
     p.add_argument(
-        "--format", choices=("dot", "svg", "png"), help="output format (default: from -o's suffix, else dot)"
+        "--format", choices=("dot", "svg", "png", "html"), help="output format (default: from -o's suffix, else dot)"
+    )
+    p.add_argument(
+        "--html",
+        action="store_true",
+        help="write an interactive page (same as --format html): one self-contained HTML file that steps "
+        "through forward and backward propagation node by node, with buttons and the arrow keys",
     )
     p.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the drawing to FILE (needed for png)")
     p.add_argument("--no-grads", action="store_true", help="skip backward: draw forward values only")
@@ -105,15 +112,21 @@ def run(args: argparse.Namespace) -> int:
     if args.spec is None:
         raise UsageError("give an example name or an expression (see --list)")
     fmt = args.format
+    if args.html:
+        if fmt not in (None, "html"):
+            raise UsageError(f"--html and --format {fmt} ask for two formats: give one")
+        fmt = "html"
     if fmt is None:
         if args.output is None:
             fmt = "dot"
         else:
             fmt = SUFFIX_FORMATS.get(args.output.suffix.lower())
             if fmt is None:
-                raise UsageError(f"cannot tell the format from {args.output.name!r}: add --format dot|svg|png")
+                raise UsageError(f"cannot tell the format from {args.output.name!r}: add --format dot|svg|png|html")
     if fmt == "png" and args.output is None:
         raise UsageError("PNG is binary: give a file with -o FILE.png")
+    if fmt == "html" and args.engine != "builtin":
+        raise UsageError("the interactive page uses the built-in layout: leave --engine out")
 
     values: dict[str, Any] = {}
     for text in args.assignments:

@@ -20,6 +20,8 @@ The modules, each importing only those above it:
 - ``layout``: columns, rows, coordinates, compaction, and the obstacles edges must avoid;
 - ``primitives``: edges routed around obstacles, and the shapes both renderers draw;
 - ``svg`` / ``png``: the two built-in renderers; ``dot``: Graphviz source and the ``dot`` engine;
+- ``steps``: forward and backward propagation as steps, each node's local rule with its numbers;
+- ``html``: the interactive page that plays those steps on the SVG drawing;
 - ``filters``: a convolution's filters as an image grid (chapter 7's figure 7-24), not a graph.
 """
 
@@ -30,11 +32,13 @@ import os
 from chainrule._files import atomic_write
 from chainrule.draw.dot import run_graphviz, to_dot
 from chainrule.draw.filters import draw_filters
+from chainrule.draw.html import HTMLDrawing, render_html
 from chainrule.draw.labels import DIGITS, check_digits, format_number, format_value
 from chainrule.draw.layout import lay_out
 from chainrule.draw.png import PNGDrawing, render_png
 from chainrule.draw.primitives import to_primitives
 from chainrule.draw.scene import build_scene
+from chainrule.draw.steps import build_steps
 from chainrule.draw.svg import SVGDrawing, render_svg
 from chainrule.graph import Variable
 
@@ -42,6 +46,7 @@ __all__ = [
     "DIGITS",
     "ENGINES",
     "FORMATS",
+    "HTMLDrawing",
     "PNGDrawing",
     "SVGDrawing",
     "draw_filters",
@@ -51,7 +56,7 @@ __all__ = [
     "to_dot",
 ]
 
-FORMATS = ("svg", "png", "dot")
+FORMATS = ("svg", "png", "dot", "html")
 ENGINES = ("builtin", "graphviz")
 
 
@@ -70,7 +75,10 @@ def draw_graph(
 
     ``format``: ``"svg"`` returns an :class:`SVGDrawing` (a ``str`` that Jupyter shows inline),
     ``"png"`` a :class:`PNGDrawing` (``bytes``, also shown inline), ``"dot"`` Graphviz source
-    (``str``). ``path`` also writes the result there (atomically: a temporary file, then a
+    (``str``), ``"html"`` an :class:`HTMLDrawing`: a self-contained interactive page (``str``, shown
+    inline in Jupyter) that plays forward and then backward propagation node by node, each node's
+    local rule written out with its numbers (see :mod:`chainrule.draw.html`). ``path`` also writes
+    the result there (atomically: a temporary file, then a
     rename; the file gets the usual umask-respecting mode). ``values`` / ``grads`` turn the two
     kinds of edge label off. Numbers are rounded to ``digits`` significant digits (1 to 17, default
     5), trailing zeros dropped: ``0.19661`` for 0.1966119332..., the book's 220 and 1.1 as they
@@ -86,6 +94,8 @@ def draw_graph(
         raise ValueError(f"draw_graph: engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     digits = check_digits(digits, "draw_graph")
     result: str | bytes
+    if format == "html" and engine != "builtin":
+        raise ValueError("draw_graph: the interactive page (format='html') uses the built-in layout; leave engine out")
     if format == "dot":
         result = to_dot(output, values=values, grads=grads, digits=digits)
     elif engine == "graphviz":
@@ -95,9 +105,12 @@ def draw_graph(
         items, wires, end = build_scene(output, values, grads, digits)
         bends = lay_out(items, wires, end)
         prims = to_primitives(items, wires, bends)
+        title = f"computational graph of {output.name}" if output.name else "computational graph"
         if format == "svg":
-            title = f"computational graph of {output.name}" if output.name else "computational graph"
             result = SVGDrawing(render_svg(prims, title))
+        elif format == "html":
+            steps, reveal = build_steps(output, items, wires, digits)
+            result = render_html(prims, title, steps, reveal)
         else:
             result = PNGDrawing(render_png(prims))
     if path is not None:

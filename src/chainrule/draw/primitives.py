@@ -31,6 +31,9 @@ class Prim:
     size: float = FONT
     color: str = INK
     italic: bool = False
+    # What the shape shows, for the interactive page (see ``draw.html``): "v3" / "g3" wire 3's value /
+    # gradient label, "e3" its stem, "e3-5" its arrow into item 5, "n5" item 5's shapes and text.
+    tag: str = ""
 
 
 def _boundary(item: Item, frm: tuple[float, float]) -> tuple[float, float]:
@@ -79,7 +82,8 @@ def to_primitives(items: list[Item], wires: list[Wire], bends: dict[int, float])
     prims: list[Prim] = []
     obstacles = collect_obstacles(items, wires, bends)
     n_rows = max(it.row for it in items) + 1
-    for w in wires:
+    index = {id(it): i for i, it in enumerate(items)}
+    for wi, w in enumerate(wires):
         src = w.source
         y = src.y
         sx, bx = stem_span(w, bends)
@@ -87,12 +91,12 @@ def to_primitives(items: list[Item], wires: list[Wire], bends: dict[int, float])
         single = len(w.targets) == 1
         mid = (sx + bx) / 2
         if w.value_label:
-            prims.append(Prim("text", x=mid, y=y - 9, text=w.value_label))
+            prims.append(Prim("text", x=mid, y=y - 9, text=w.value_label, tag=f"v{wi}"))
         if w.grad_label:
-            prims.append(Prim("text", x=mid, y=y + 19, text=w.grad_label, color=GRAD_COLOR))
+            prims.append(Prim("text", x=mid, y=y + 19, text=w.grad_label, color=GRAD_COLOR, tag=f"g{wi}"))
         if not single:
-            prims.append(Prim("path", points=stem))
-            prims.append(Prim("dot", x=bx, y=y, w=3.2))
+            prims.append(Prim("path", points=stem, tag=f"e{wi}"))
+            prims.append(Prim("dot", x=bx, y=y, w=3.2, tag=f"e{wi}"))
         repeats: dict[int, int] = {}
         for t in w.targets:
             k = repeats.get(id(t), 0)
@@ -100,7 +104,7 @@ def to_primitives(items: list[Item], wires: list[Wire], bends: dict[int, float])
             total = w.targets.count(t)
             pts = list(stem) if single else [(bx, y)]
             if t.kind == "end":
-                prims.append(Prim("path", points=[*pts[:-1], (t.x, t.y)], arrow=True))
+                prims.append(Prim("path", points=[*pts[:-1], (t.x, t.y)], arrow=True, tag=f"e{wi}-{index[id(t)]}"))
                 continue
             lane = w.corridors.get(id(t))
             if lane is not None:  # comes in from the side operand order asks for (see lay_out)
@@ -117,8 +121,8 @@ def to_primitives(items: list[Item], wires: list[Wire], bends: dict[int, float])
                 off = (k - (total - 1) / 2) * 10.0
                 px, py = -(vy - uy) / d * off, (vx - ux) / d * off
                 route = [*route[:-2], (ux + px, uy + py), (vx + px, vy + py)]
-            prims.append(Prim("path", points=route, arrow=True))
-    for item in items:
+            prims.append(Prim("path", points=route, arrow=True, tag=f"e{wi}-{index[id(t)]}"))
+    for ii, item in enumerate(items):
         if item.kind == "leaf":
             const = item.var is not None and item.var.is_constant
             prims.append(
@@ -130,19 +134,22 @@ def to_primitives(items: list[Item], wires: list[Wire], bends: dict[int, float])
                     anchor="end",
                     color=CONSTANT_INK if const else INK,
                     italic=const,
+                    tag=f"n{ii}",
                 )
             )
         elif item.kind == "end":
             if item.label:
-                prims.append(Prim("text", x=item.x + 7, y=item.y + 5, text=item.label, anchor="start"))
+                prims.append(Prim("text", x=item.x + 7, y=item.y + 5, text=item.label, anchor="start", tag=f"n{ii}"))
         else:
             if item.shape == "circle":
-                prims.append(Prim("circle", x=item.x, y=item.y, w=RADIUS))
+                prims.append(Prim("circle", x=item.x, y=item.y, w=RADIUS, tag=f"n{ii}"))
             else:
-                prims.append(
-                    Prim("box", x=item.x - item.left, y=item.y - item.half_h, w=2 * item.left, h=2 * item.half_h)
-                )
-            prims.append(Prim("text", x=item.x, y=item.y + item.font * 0.36, text=item.label, size=item.font))
+                box = Prim("box", x=item.x - item.left, y=item.y - item.half_h, w=2 * item.left, h=2 * item.half_h)
+                box.tag = f"n{ii}"
+                prims.append(box)
+            prims.append(
+                Prim("text", x=item.x, y=item.y + item.font * 0.36, text=item.label, size=item.font, tag=f"n{ii}")
+            )
     return prims
 
 

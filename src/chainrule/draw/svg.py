@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +52,20 @@ def _svg_path(p: Prim) -> str:
     return f"M{pts[0][0]:.1f},{pts[0][1]:.1f} " + " ".join(f"L{x:.1f},{y:.1f}" for x, y in pts[1:])
 
 
-def render_svg(prims: list[Prim], title: str) -> str:
-    """SVG text (one element a line, newline-terminated) drawing ``prims``, with ``title`` as its title."""
+def render_svg(
+    prims: list[Prim],
+    title: str,
+    *,
+    attrs: Callable[[Prim], str] | None = None,
+    marker_id: str = "chainrule-arrow",
+) -> str:
+    """SVG text (one element a line, newline-terminated) drawing ``prims``, with ``title`` as its title.
+
+    ``attrs(prim)``, when given, adds attributes to each element (text starting with a space:
+    the interactive page's ``data-at``); ``marker_id`` is the arrowhead's id, unique per drawing
+    where several share one HTML page.
+    """
+    extra: Callable[[Prim], str] = attrs or (lambda p: "")
     x0, y0, x1, y1 = bounds(prims)
     width, height = x1 - x0, y1 - y0
     out = [
@@ -60,31 +73,32 @@ def render_svg(prims: list[Prim], title: str) -> str:
         f'viewBox="{x0:.1f} {y0:.1f} {width:.1f} {height:.1f}" font-family="{FONT_FAMILY}" font-size="{FONT:g}">',
         f"<title>{html.escape(title)}</title>",
         "<defs>",
-        '<marker id="chainrule-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="9" markerHeight="9" '
+        f'<marker id="{marker_id}" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="9" markerHeight="9" '
         f'markerUnits="userSpaceOnUse" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="{INK}"/></marker>',
         "</defs>",
         f'<rect x="{x0:.1f}" y="{y0:.1f}" width="{width:.1f}" height="{height:.1f}" fill="white"/>',
     ]
     for p in prims:
         if p.kind == "path":
-            marker = ' marker-end="url(#chainrule-arrow)"' if p.arrow else ""
-            out.append(f'<path d="{_svg_path(p)}" fill="none" stroke="{INK}" stroke-width="1.4"{marker}/>')
+            marker = f' marker-end="url(#{marker_id})"' if p.arrow else ""
+            out.append(f'<path d="{_svg_path(p)}" fill="none" stroke="{INK}" stroke-width="1.4"{marker}{extra(p)}/>')
         elif p.kind == "circle":
             out.append(
-                f'<circle cx="{p.x:.1f}" cy="{p.y:.1f}" r="{p.w:.1f}" fill="white" stroke="{INK}" stroke-width="1.6"/>'
+                f'<circle cx="{p.x:.1f}" cy="{p.y:.1f}" r="{p.w:.1f}" fill="white" stroke="{INK}" stroke-width="1.6"'
+                f"{extra(p)}/>"
             )
         elif p.kind == "box":
             out.append(
                 f'<rect x="{p.x:.1f}" y="{p.y:.1f}" width="{p.w:.1f}" height="{p.h:.1f}" rx="12" fill="white" '
-                f'stroke="{INK}" stroke-width="1.6"/>'
+                f'stroke="{INK}" stroke-width="1.6"{extra(p)}/>'
             )
         elif p.kind == "dot":
-            out.append(f'<circle cx="{p.x:.1f}" cy="{p.y:.1f}" r="{p.w:.1f}" fill="{INK}"/>')
+            out.append(f'<circle cx="{p.x:.1f}" cy="{p.y:.1f}" r="{p.w:.1f}" fill="{INK}"{extra(p)}/>')
         else:
             style = ' font-style="italic"' if p.italic else ""
             size = f' font-size="{p.size:g}"' if p.size != FONT else ""
             out.append(
-                f'<text x="{p.x:.1f}" y="{p.y:.1f}" text-anchor="{p.anchor}" fill="{p.color}"{size}{style}>'
+                f'<text x="{p.x:.1f}" y="{p.y:.1f}" text-anchor="{p.anchor}" fill="{p.color}"{size}{style}{extra(p)}>'
                 f"{html.escape(p.text, quote=False)}</text>"
             )
     out.append("</svg>")

@@ -11,7 +11,9 @@ one implementation of each local derivative. Where to find each one:
 - ``loss``: ``SoftmaxWithLoss`` (5.6.3);
 - ``shape``: ``Sum``, ``Mean``, ``Reshape``, ``Transpose``;
 - ``regularization``: ``Dropout``, ``BatchNormalization`` (chapter 6);
-- ``conv``: ``Convolution``, ``Pooling`` (chapter 7; the matrix product's rule again, over windows).
+- ``conv``: ``Convolution``, ``Pooling`` (chapter 7; the matrix product's rule again, over windows);
+- ``rules``: ``LocalRule``, each node's rule in the book's notation for people to read: every class
+  the graph engine records states its ``rule`` once, next to its ``backward``.
 
 Conventions (the house style):
 
@@ -36,6 +38,7 @@ from chainrule.layers.base import ParameterLayer
 from chainrule.layers.conv import Convolution, Pooling
 from chainrule.layers.loss import SoftmaxWithLoss
 from chainrule.layers.regularization import BatchNormalization, Dropout
+from chainrule.layers.rules import LocalRule
 from chainrule.layers.shape import Mean, Reshape, Sum, Transpose
 
 __all__ = [
@@ -46,6 +49,7 @@ __all__ = [
     "DivLayer",
     "Dropout",
     "Exp",
+    "LocalRule",
     "Log",
     "MatMul",
     "Mean",

@@ -12,6 +12,7 @@ import numpy as np
 from chainrule._checks import require_forward
 from chainrule.functions import sigmoid
 from chainrule.layers.base import Workspace
+from chainrule.layers.rules import LocalRule
 
 __all__ = ["Exp", "Log", "Relu", "Sigmoid", "Tanh"]
 
@@ -49,6 +50,17 @@ class Relu:
         # out != 0 is the book's mask inverted, from one pass over the output: True where x > 0
         # or x is NaN (max(NaN, 0) is NaN), False where x <= 0 (including -0.0).
         return out
+
+    rule = LocalRule(
+        inputs=("x",),
+        forward="max({x}, 0)",
+        grads=("{dout} · {mask}",),
+        note="passes dout where {x} > 0 and stops it (0) elsewhere",
+        terms={"mask": "[{x} > 0]"},
+    )
+
+    def rule_values(self) -> dict[str, Any]:
+        return {"mask": self._keep.astype(np.float64)}
 
     def backward(self, dout: Any) -> np.ndarray:
         keep = self._keep
@@ -94,6 +106,8 @@ class Sigmoid:
             self._out = np.divide(e, out, out=out)
         return self._out
 
+    rule = LocalRule(inputs=("x",), forward="1 / (1 + exp(−{x}))", grads=("{dout} · {out} · (1 − {out})",))
+
     def backward(self, dout: Any) -> np.ndarray:
         require_forward(self, "_out")
         y = self._out
@@ -128,6 +142,8 @@ class Tanh:
             self._out = np.tanh(x, out=ws.like("out", x))
         return self._out
 
+    rule = LocalRule(inputs=("x",), forward="tanh({x})", grads=("{dout} · (1 − {out}²)",))
+
     def backward(self, dout: Any) -> np.ndarray:
         require_forward(self, "_out")
         y = self._out
@@ -152,6 +168,11 @@ class Exp:
         self._out = np.exp(x)
         return self._out
 
+    rule = LocalRule(inputs=("x",), forward="exp({x})", grads=("{dout} · {e}",), terms={"e": "exp({x})"})
+
+    def rule_values(self) -> dict[str, Any]:
+        return {"e": self._out}
+
     def backward(self, dout: Any) -> Any:
         require_forward(self, "_out")
         return dout * self._out
@@ -166,6 +187,8 @@ class Log:
     def forward(self, x: Any) -> np.ndarray:
         self._x = np.asarray(x)
         return np.log(self._x)
+
+    rule = LocalRule(inputs=("x",), forward="ln {x}", grads=("{dout} / {x}",))
 
     def backward(self, dout: Any) -> Any:
         require_forward(self, "_x")

@@ -9,6 +9,7 @@ import numpy as np
 from chainrule._checks import require_forward
 from chainrule._kernels import column_sums
 from chainrule.layers.base import ParameterLayer, Workspace
+from chainrule.layers.rules import LocalRule
 
 __all__ = ["Affine", "MatMul", "matmul_backward"]
 
@@ -100,6 +101,13 @@ class Affine(ParameterLayer):
         out += rows
         return out
 
+    rule = LocalRule(
+        inputs=("x", "W", "b"),
+        forward="{x} · {W} + {b}",
+        grads=("{dout} · {W}ᵀ", "{x}ᵀ · {dout}", "Σ_N {dout}"),
+        note="uses the matrix product's rule and sums b's gradient over the batch",
+    )
+
     def backward(self, dout: Any, *, input_grad: bool = True) -> np.ndarray | None:
         """Store dW, db and return dx; ``input_grad=False`` skips dx (the first layer of a net
         needs no gradient for its data, and dx costs as much as dW) and returns None."""
@@ -144,6 +152,8 @@ class MatMul:
             raise ValueError(f"MatMul: inner dimensions differ: x.shape={x.shape}, W.shape={W.shape}")
         self._x, self._W = x, W
         return x @ W
+
+    rule = LocalRule(inputs=("x", "W"), forward="{x} · {W}", grads=("{dout} · {W}ᵀ", "{x}ᵀ · {dout}"))
 
     def backward(self, dout: Any) -> tuple[np.ndarray, np.ndarray]:
         require_forward(self, "_x", "_W")

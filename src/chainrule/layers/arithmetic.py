@@ -12,6 +12,7 @@ import numpy as np
 
 from chainrule._checks import require_forward, shape_of
 from chainrule.functions import sum_to
+from chainrule.layers.rules import LocalRule
 
 __all__ = ["AddLayer", "DivLayer", "MulLayer", "NegLayer", "PowLayer", "SubLayer"]
 
@@ -31,6 +32,8 @@ class MulLayer:
         self._x, self._y = x, y
         return x * y
 
+    rule = LocalRule(inputs=("x", "y"), forward="{x} × {y}", grads=("{dout} · {y}", "{dout} · {x}"))
+
     def backward(self, dout: Any) -> tuple[Any, Any]:
         require_forward(self, "_x", "_y")
         dx = sum_to(dout * self._y, shape_of(self._x))
@@ -49,6 +52,8 @@ class AddLayer:
         self._x_shape, self._y_shape = shape_of(x), shape_of(y)
         return x + y
 
+    rule = LocalRule(inputs=("x", "y"), forward="{x} + {y}", grads=("{dout}", "{dout}"), note="passes dout through")
+
     def backward(self, dout: Any) -> tuple[Any, Any]:
         require_forward(self, "_x_shape", "_y_shape")
         return sum_to(dout, self._x_shape), sum_to(dout, self._y_shape)
@@ -65,6 +70,13 @@ class SubLayer:
         self._x_shape, self._y_shape = shape_of(x), shape_of(y)
         return x - y
 
+    rule = LocalRule(
+        inputs=("x", "y"),
+        forward="{x} − {y}",
+        grads=("{dout}", "−1 · {dout}"),
+        note="passes dout to {x} and −dout to {y}",
+    )
+
     def backward(self, dout: Any) -> tuple[Any, Any]:
         require_forward(self, "_x_shape", "_y_shape")
         return sum_to(dout, self._x_shape), sum_to(-dout, self._y_shape)
@@ -80,6 +92,12 @@ class DivLayer:
     def forward(self, x: Any, y: Any) -> Any:
         self._x, self._y = x, y
         return x / y
+
+    rule = LocalRule(inputs=("x", "y"), forward="{x} / {y}", grads=("{dout} / {y}", "−{dout} · {x} / {y}²"))
+    #: the book's "/" node, y = 1 / x (``graph.reciprocal``: this layer with 1 as the numerator)
+    reciprocal_rule = LocalRule(
+        inputs=("x",), forward="1 / {x}", grads=("−{dout} · {out}²",), note="is the book's / node: ∂y/∂x = −1/x² = −y²"
+    )
 
     def backward(self, dout: Any) -> tuple[Any, Any]:
         require_forward(self, "_x", "_y")
@@ -98,6 +116,8 @@ class NegLayer:
     def forward(self, x: Any) -> Any:
         self._shape = shape_of(x)
         return -x
+
+    rule = LocalRule(inputs=("x",), forward="−{x}", grads=("−1 · {dout}",), note="flips the sign of dout")
 
     def backward(self, dout: Any) -> Any:
         require_forward(self, "_shape")
@@ -121,6 +141,10 @@ class PowLayer:
         self._x, self._c = x, c
         self._out = x**c
         return self._out
+
+    rule = LocalRule(
+        inputs=("x", "c"), forward="{x}^{c}", grads=("{dout} · {c} · {x}^({c} − 1)", "{dout} · {out} · ln {x}")
+    )
 
     def backward(self, dout: Any) -> tuple[Any, Any]:
         require_forward(self, "_x", "_c")

@@ -19,6 +19,7 @@ from chainrule._checks import as_float_array, check_int, require_forward
 from chainrule._kernels import row_sums
 from chainrule.layers.affine import matmul_backward
 from chainrule.layers.base import ParameterLayer, Workspace
+from chainrule.layers.rules import LocalRule
 from chainrule.windows import offset_slices, out_size, pad_images, patch_matrix, scatter_patches
 
 __all__ = ["POOL_MODES", "Convolution", "Pooling"]
@@ -123,6 +124,13 @@ class Convolution(ParameterLayer):
         out += self.b[:, None]  # out is this layer's own array: adding in place saves a temporary
         self._x_shape, self._cols = x.shape, cols
         return out.reshape(fn, n, oh, ow).transpose(1, 0, 2, 3)
+
+    rule = LocalRule(
+        inputs=("x", "W", "b"),
+        forward="conv({x}, {W}) + {b}",
+        grads=("col2im({dout} · {W}ᵀ)", "im2col({x})ᵀ · {dout}", "Σ {dout}"),
+        note="uses the matrix product's rule over the input's windows (im2col) and sums b's gradient per filter",
+    )
 
     def backward(self, dout: Any, *, input_grad: bool = True) -> np.ndarray | None:
         """Store dW, db and return dx; ``input_grad=False`` skips dx (a network's first layer
@@ -245,6 +253,28 @@ class Pooling:
             out /= self.pool_h * self.pool_w
         self._x_shape = x.shape
         return out.transpose(1, 0, 2, 3)
+
+    #: max pooling's rule and average pooling's; ``rule`` is the one of this layer's mode
+    MAX_RULE = LocalRule(
+        inputs=("x",),
+        forward="max pool({x})",
+        grads=("{dout} to each window's maximum",),
+        note="routes dout to the maximum of each window, 0 elsewhere",
+    )
+    AVG_RULE = LocalRule(
+        inputs=("x",),
+        forward="avg pool({x})",
+        grads=("{dout} / {k} over each window",),
+        note="spreads dout evenly over each window of k = pool_h·pool_w entries",
+        terms={"k": "k"},
+    )
+
+    @property
+    def rule(self) -> LocalRule:
+        return self.MAX_RULE if self.mode == "max" else self.AVG_RULE
+
+    def rule_values(self) -> dict[str, Any]:
+        return {"k": self.pool_h * self.pool_w}
 
     def backward(self, dout: Any) -> np.ndarray:
         require_forward(self, "_x_shape")

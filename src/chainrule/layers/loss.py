@@ -10,6 +10,7 @@ from chainrule._checks import check_labels
 from chainrule._kernels import label_positions
 from chainrule.functions import softmax_cross_entropy
 from chainrule.layers.base import Workspace
+from chainrule.layers.rules import LocalRule
 
 __all__ = ["SoftmaxWithLoss"]
 
@@ -46,6 +47,20 @@ class SoftmaxWithLoss:
             self.loss, self.y = softmax_cross_entropy(x, t, out=y, scratch=scratch)
         self.t = t
         return self.loss
+
+    rule = LocalRule(
+        inputs=("x", "t"),
+        forward="cross_entropy(softmax({x}), {t})",
+        grads=("{dout} · ({y} − {t1}) / {N}", None),
+        note="compares y = softmax({x}) with the labels t (one-hot) over a batch of N",
+        terms={"y": "y", "t1": "t", "N": "N"},
+    )
+
+    def rule_values(self) -> dict[str, Any]:
+        y, t = self.y, self.t
+        if t.ndim == 1:
+            t = np.eye(y.shape[1], dtype=y.dtype)[t]
+        return {"y": y, "t1": t, "N": y.shape[0]}
 
     def backward(self, dout: Any = 1) -> np.ndarray:
         """The book's gradient of softmax-with-loss, times the upstream ``dout``:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from chainrule._checks import is_int, require_forward
+from chainrule.layers.rules import LocalRule
 
 __all__ = ["Mean", "Reshape", "Sum", "Transpose"]
 
@@ -46,6 +47,10 @@ class Sum:
         self._x_shape = x.shape
         return np.asarray(np.sum(x, axis=self._axes, keepdims=self.keepdims))
 
+    rule = LocalRule(
+        inputs=("x",), forward="Σ {x}", grads=("broadcast({dout})",), note="copies dout to every entry it summed"
+    )
+
     def backward(self, dout: Any) -> np.ndarray:
         require_forward(self, "_x_shape")
         dout = np.asarray(dout)
@@ -66,6 +71,17 @@ class Mean:
         self._n = int(np.prod([self._sum._x_shape[a] for a in self._sum._axes], dtype=np.int64))
         return total / self._n
 
+    rule = LocalRule(
+        inputs=("x",),
+        forward="mean({x})",
+        grads=("broadcast({dout}) / {n}",),
+        note="shares dout equally among the n entries it averaged",
+        terms={"n": "n"},
+    )
+
+    def rule_values(self) -> dict[str, Any]:
+        return {"n": self._n}
+
     def backward(self, dout: Any) -> np.ndarray:
         require_forward(self, "_n")
         return self._sum.backward(np.asarray(dout) / self._n)
@@ -82,6 +98,10 @@ class Reshape:
         x = np.asarray(x)
         self._x_shape = x.shape
         return x.reshape(self.shape)
+
+    rule = LocalRule(
+        inputs=("x",), forward="reshape({x})", grads=("reshape({dout})",), note="reshapes dout back to {x}'s shape"
+    )
 
     def backward(self, dout: Any) -> np.ndarray:
         require_forward(self, "_x_shape")
@@ -102,6 +122,8 @@ class Transpose:
             raise ValueError(f"Transpose: axes {axes} are not a permutation of {x.ndim} axes")
         self._inverse = tuple(int(i) for i in np.argsort([a % x.ndim for a in axes]))
         return np.transpose(x, axes)
+
+    rule = LocalRule(inputs=("x",), forward="{x}ᵀ", grads=("{dout}ᵀ",), note="permutes dout's axes back")
 
     def backward(self, dout: Any) -> np.ndarray:
         require_forward(self, "_inverse")
