@@ -428,6 +428,14 @@ def test_divergence_is_a_one_line_error(tmp_path, env):
     assert_one_line_error(proc, "training diverged", "iteration", "lower learning rate")
 
 
+def test_a_blown_up_run_with_a_finite_loss_is_a_one_line_error_naming_lr(tmp_path, env):
+    # lr 1000: the loss stays finite (6e7 after the first epoch) and the accuracy at chance; exit 0 before
+    proc = cli(env, "train", "--dataset", "spiral", "--lr", "1000", "--epochs", "5", "--no-progress", "--out", tmp_path)
+    assert_one_line_error(
+        proc, "training diverged", "no better than always answering", "lower learning rate than --lr 1000"
+    )
+
+
 @pytest.mark.parametrize(
     "args, fragments",
     [

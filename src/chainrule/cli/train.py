@@ -27,7 +27,7 @@ from chainrule.datasets import DATASET_NAMES, DatasetNotFoundError
 from chainrule.models import ACTIVATIONS, DTYPE_NAMES, MODEL_NAMES
 from chainrule.optim import OPTIMIZERS
 from chainrule.runs import CONV_MODELS, DEFAULT_SETTINGS, resume_run, start_run
-from chainrule.train import MONITORS, SCHEDULES
+from chainrule.train import MONITORS, SCHEDULES, TrainingDiverged
 
 __all__ = ["register", "run"]
 
@@ -181,6 +181,8 @@ def run(args: argparse.Namespace) -> int:
         )
         print(f"chainrule train: interrupted at iteration {trainer.iteration}; {where}", file=sys.stderr)
         return 130
+    except TrainingDiverged as exc:  # the library's advice, in the command line's words
+        raise UsageError(f"{exc.detail}; try a lower learning rate than --lr {trainer.base_lr:g}") from None
 
     if args.json:
         print(json.dumps({"folder": str(out_dir), **run_.record["result"]}, indent=2))
