@@ -455,6 +455,12 @@ def test_a_blown_up_run_with_a_finite_loss_is_a_one_line_error_naming_lr(tmp_pat
         (["eval", "/nonexistent/model.safetensors"], ["no such checkpoint"]),
         (["predict", "/nonexistent/model.safetensors", "x.png"], ["no such checkpoint"]),
         (["gradcheck", "--batch", "0"], ["--batch", "positive integer"]),
+        # issue 13, item 22: --out "" trained into the current folder
+        (["train", "--dataset", "spiral", "--out", ""], ["argument --out: expected a folder, got ''"]),
+        (["train", "--resume", " "], ["argument --resume: expected a folder"]),
+        # item 23: --weight-init 1e308 printed RuntimeWarnings, then "diverged ... lower learning rate"
+        (["train", "--dataset", "spiral", "--weight-init", "1e308"], ["argument --weight-init", "at most 1000"]),
+        (["gradcheck", "--weight-init", "1e308"], ["argument --weight-init", "at most 1000"]),
         (["gradcheck", "--bogus"], ["chainrule gradcheck: error: unrecognized arguments: --bogus", "gradcheck --help"]),
         (["eval", "run", "--top", "3"], ["chainrule eval: error: unrecognized arguments: --top 3"]),
         (["graph", "appel"], ["chainrule graph: error: unknown example 'appel', did you mean apple?"]),

@@ -203,3 +203,14 @@ def test_summary_repr_and_html_show_layers_shapes_and_counts():
     assert sum(r[3] for r in rows) == sum(p.size for p in deep.params.values())
     html = deep._repr_html_()
     assert html.count("<tr>") == 1 + len(deep.layers) + 1 and "W7 1024x50" in html
+
+
+@pytest.mark.parametrize("std", [1e308, 1e4, float("inf"), 0.0])
+def test_a_weight_init_std_that_is_out_of_range_is_one_value_error_without_warnings(std):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 1e308 overflowed to inf with RuntimeWarnings (issue 13, item 23)
+        with pytest.raises(ValueError, match=r"weight init: std must be"):
+            TwoLayerNet(4, 3, 2, weight_init_std=std, dtype=np.float32)
+    assert TwoLayerNet(4, 3, 2, weight_init_std=1000.0, seed=0).params["W1"].std() > 100

@@ -14,10 +14,12 @@ from typing import Any
 
 from chainrule._checks import check_fraction, check_int, check_real
 from chainrule.datasets import IDX_FILES, DatasetError, DatasetNotFoundError, locate
+from chainrule.models import MAX_INIT_STD
 
 __all__ = [
     "UsageError",
     "dataset_not_found",
+    "folder",
     "non_negative_float",
     "non_negative_int",
     "positive_float",
@@ -66,16 +68,28 @@ non_negative_float = _option_type(_number, lambda v: check_real(v, "value", "opt
 probability = _option_type(_number, lambda v: check_fraction(v, "value", "option"), "a number in [0, 1)")
 
 
+def folder(text: str) -> str:
+    """A folder's path: any text but an empty one (``--out ""`` would mean the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a folder, got {text!r} (write . for the current folder)")
+    return text
+
+
 def weight_init(text: str) -> str | float:
     """``he``, ``xavier`` or a positive standard deviation."""
     key = text.strip().lower()
     if key in ("he", "xavier"):
         return key
     try:
-        return positive_float(text)
+        return _init_std(text)
     except argparse.ArgumentTypeError:
-        msg = f"expected 'he', 'xavier' or a positive std such as 0.01, got {text!r}"
+        msg = f"expected 'he', 'xavier' or a positive std of at most {MAX_INIT_STD:g} such as 0.01, got {text!r}"
         raise argparse.ArgumentTypeError(msg) from None
+
+
+_init_std = _option_type(
+    _number, lambda v: check_real(v, "value", "option", low=0.0, high=MAX_INIT_STD, low_open=True), "a std"
+)
 
 
 def dataset_not_found(

@@ -16,6 +16,7 @@ from typing import Any
 from chainrule.cli.options import (
     UsageError,
     dataset_not_found,
+    folder,
     non_negative_float,
     non_negative_int,
     positive_float,
@@ -45,7 +46,7 @@ def register(subparsers: Any) -> None:
     # Every default is None here so that --resume can tell what was typed; DEFAULT_SETTINGS fills in.
     data = p.add_argument_group("data")
     data.add_argument("--dataset", choices=DATASET_NAMES, default=None, help="data set (default: mnist)")
-    data.add_argument("--data-dir", metavar="DIR", default=None, help="folder holding the four IDX files")
+    data.add_argument("--data-dir", metavar="DIR", type=folder, default=None, help="folder holding the four IDX files")
     net = p.add_argument_group("network")
     net.add_argument(
         "--model",
@@ -124,8 +125,10 @@ def register(subparsers: Any) -> None:
     opt.add_argument("--monitor", choices=MONITORS, default=None, help="early stopping watches this (test_loss)")
     opt.add_argument("--seed", type=non_negative_int, default=None, help="one seed for init, shuffling, dropout")
     out = p.add_argument_group("output")
-    out.add_argument("--out", metavar="DIR", default=None, help="run folder (default: runs/<YYYYmmdd-HHMMSS>)")
-    out.add_argument("--resume", metavar="DIR", default=None, help="continue the run in DIR exactly")
+    out.add_argument(
+        "--out", metavar="DIR", type=folder, default=None, help="run folder (default: runs/<YYYYmmdd-HHMMSS>)"
+    )
+    out.add_argument("--resume", metavar="DIR", type=folder, default=None, help="continue the run in DIR exactly")
     shown = out.add_mutually_exclusive_group()
     shown.add_argument("--no-progress", action="store_true", help="no progress bar (the epoch lines stay)")
     shown.add_argument("--quiet", action="store_true", help="print only the final line")

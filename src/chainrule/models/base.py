@@ -28,7 +28,12 @@ from chainrule.gradcheck import numerical_gradient
 from chainrule.layers import BatchNormalization, Dropout, SoftmaxWithLoss
 from chainrule.tensorfile import check_section, read_tensor_file, section, write_tensor_file
 
-__all__ = ["Network", "ParameterDict", "init_array", "init_scale", "init_weight"]
+__all__ = ["MAX_INIT_STD", "Network", "ParameterDict", "init_array", "init_scale", "init_weight"]
+
+#: The largest standard deviation of initial weights: the book's largest is 1 (chapter 6's
+#: activation histograms); past 1000 every unit saturates at the first step, and at 1e308 the
+#: weights themselves overflow to infinity.
+MAX_INIT_STD = 1000.0
 
 
 class ParameterDict(dict):
@@ -87,7 +92,15 @@ def init_scale(std: float | str, fan_in: int) -> float:
                 f"got {std!r}"
             )
     else:
-        scale = check_real(std, "std", "weight init", low=0.0, low_open=True)
+        scale = check_real(
+            std,
+            "std",
+            "weight init",
+            low=0.0,
+            high=MAX_INIT_STD,
+            low_open=True,
+            expected=f"a positive number at most {MAX_INIT_STD:g}",
+        )
     return scale
 
 
