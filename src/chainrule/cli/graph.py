@@ -119,7 +119,7 @@ MAX_NESTING = 32  # NumPy arrays have at most 64 axes; a drawing needs far fewer
 
 
 def _nesting(text: str) -> int:
-    """How deep ``[`` and ``{`` nest in ``text`` (a bracket inside a JSON string counts too: those are refused anyway)."""
+    """How deep ``[`` and ``{`` nest in ``text`` (brackets in JSON strings count too: strings are refused anyway)."""
     depth = deepest = 0
     for char in text:
         if char in "[{":
