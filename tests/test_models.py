@@ -214,3 +214,27 @@ def test_a_weight_init_std_that_is_out_of_range_is_one_value_error_without_warni
         with pytest.raises(ValueError, match=r"weight init: std must be"):
             TwoLayerNet(4, 3, 2, weight_init_std=std, dtype=np.float32)
     assert TwoLayerNet(4, 3, 2, weight_init_std=1000.0, seed=0).params["W1"].std() > 100
+
+
+def test_loss_gradient_and_accuracy_of_zero_samples_are_value_errors():
+    # issue 13, item 24: ZeroDivisionError in loss and gradient
+    net = TwoLayerNet(3, 4, 2, seed=0)
+    x, t = np.ones((0, 3)), np.zeros(0, dtype=int)
+    for method in ("loss", "gradient"):
+        with pytest.raises(
+            ValueError, match=rf"TwoLayerNet.{method}: expected at least one sample, got x.shape=\(0, 3\)"
+        ):
+            getattr(net, method)(x, t)
+
+
+def test_accuracy_of_nan_scores_is_nan_not_the_share_of_class_0():
+    # issue 13, item 25: NaN weights gave accuracy 1/3 (argmax says class 0 for every NaN row)
+    from chainrule.train import evaluate
+
+    net = TwoLayerNet(3, 4, 3, seed=0)
+    x, t = np.ones((6, 3)), np.array([0, 1, 2, 0, 1, 2])
+    assert np.isfinite(net.accuracy(x, t))
+    net.params["W2"][...] = np.nan
+    assert np.isnan(net.accuracy(x, t))
+    loss, acc = evaluate(net, x, t)
+    assert np.isnan(loss) and np.isnan(acc)

@@ -22,6 +22,7 @@ __all__ = [
     "check_int",
     "check_labels",
     "check_real",
+    "check_real_input",
     "is_int",
     "is_real",
     "require_forward",
@@ -136,6 +137,17 @@ def as_float_array(value: Any, where: str, name: str = "x") -> np.ndarray:
     if arr.dtype.kind in "biu":
         return arr.astype(np.float64)
     raise TypeError(f"{where}: expected {name} to hold real numbers, got dtype {arr.dtype}")
+
+
+def check_real_input(value: Any, where: str, name: str = "x") -> None:
+    """``TypeError`` unless ``value`` (an array or a number) holds real numbers: bool, int or float.
+
+    A dtype check only (no pass over the data); complex input would otherwise flow through a
+    layer silently (a complex product, or a comparison NumPy refuses deep inside).
+    """
+    dtype = value.dtype if isinstance(value, np.ndarray) else np.asarray(value).dtype
+    if dtype.kind not in "biuf":
+        raise TypeError(f"{where}: expected {name} to hold real numbers, got dtype {dtype}")
 
 
 def check_labels(t: Any, n: int, n_classes: int, where: str) -> np.ndarray:

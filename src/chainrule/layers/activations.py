@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule._checks import require_forward
+from chainrule._checks import check_real_input, require_forward
 from chainrule.functions import sigmoid
 
 __all__ = ["Exp", "Log", "Relu", "Sigmoid", "Tanh"]
@@ -29,6 +29,7 @@ class Relu:
 
     def forward(self, x: Any) -> np.ndarray:
         x = np.asarray(x)
+        check_real_input(x, "Relu")
         self._keep = ~(x <= 0)  # True where x > 0 or x is NaN
         return np.maximum(x, 0)
 
@@ -49,6 +50,7 @@ class Sigmoid:
         self._out: np.ndarray | None = None
 
     def forward(self, x: Any) -> np.ndarray:
+        check_real_input(x, "Sigmoid")
         self._out = sigmoid(x)
         return self._out
 
@@ -67,6 +69,7 @@ class Tanh:
         self._out: np.ndarray | None = None
 
     def forward(self, x: Any) -> np.ndarray:
+        check_real_input(x, "Tanh")
         self._out = np.tanh(x)
         return self._out
 
@@ -85,6 +88,7 @@ class Exp:
         self._out: np.ndarray | None = None
 
     def forward(self, x: Any) -> np.ndarray:
+        check_real_input(x, "Exp")
         self._out = np.exp(x)
         return self._out
 
@@ -100,6 +104,7 @@ class Log:
         self._x: np.ndarray | None = None
 
     def forward(self, x: Any) -> np.ndarray:
+        check_real_input(x, "Log")
         self._x = np.asarray(x)
         return np.log(self._x)
 

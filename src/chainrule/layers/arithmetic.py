@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule._checks import require_forward, shape_of
+from chainrule._checks import check_real_input, require_forward, shape_of
 from chainrule.functions import sum_to
 
 __all__ = ["AddLayer", "DivLayer", "MulLayer", "NegLayer", "PowLayer", "SubLayer"]
@@ -28,6 +28,8 @@ class MulLayer:
         self._y: Any = None
 
     def forward(self, x: Any, y: Any) -> Any:
+        check_real_input(x, "MulLayer", "x")
+        check_real_input(y, "MulLayer", "y")
         self._x, self._y = x, y
         return x * y
 
@@ -46,6 +48,8 @@ class AddLayer:
         self._y_shape: tuple[int, ...] | None = None
 
     def forward(self, x: Any, y: Any) -> Any:
+        check_real_input(x, "AddLayer", "x")
+        check_real_input(y, "AddLayer", "y")
         self._x_shape, self._y_shape = shape_of(x), shape_of(y)
         return x + y
 
@@ -62,6 +66,8 @@ class SubLayer:
         self._y_shape: tuple[int, ...] | None = None
 
     def forward(self, x: Any, y: Any) -> Any:
+        check_real_input(x, "SubLayer", "x")
+        check_real_input(y, "SubLayer", "y")
         self._x_shape, self._y_shape = shape_of(x), shape_of(y)
         return x - y
 
@@ -78,6 +84,8 @@ class DivLayer:
         self._y: Any = None
 
     def forward(self, x: Any, y: Any) -> Any:
+        check_real_input(x, "DivLayer", "x")
+        check_real_input(y, "DivLayer", "y")
         self._x, self._y = x, y
         return x / y
 
@@ -96,6 +104,7 @@ class NegLayer:
         self._shape: tuple[int, ...] | None = None
 
     def forward(self, x: Any) -> Any:
+        check_real_input(x, "NegLayer", "x")
         self._shape = shape_of(x)
         return -x
 
@@ -118,6 +127,8 @@ class PowLayer:
         self._out: Any = None
 
     def forward(self, x: Any, c: Any) -> Any:
+        check_real_input(x, "PowLayer", "x")
+        check_real_input(c, "PowLayer", "c")
         self._x, self._c = x, c
         self._out = x**c
         return self._out

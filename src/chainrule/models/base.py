@@ -297,6 +297,13 @@ class Network:
             self._dropout_off = was_off
             self.buffers.update(saved)
 
+    def _batch(self, x: Any, where: str) -> Any:
+        """``x`` when it holds at least one sample (a shape check; the mean loss of none is 0/0)."""
+        shape = np.shape(x)
+        if not shape or shape[0] == 0:
+            raise ValueError(f"{type(self).__name__}.{where}: expected at least one sample, got x.shape={shape}")
+        return x
+
     def _as_input(self, x: Any) -> np.ndarray:
         x = np.asarray(x)
         if x.dtype != self.dtype:
@@ -325,7 +332,7 @@ class Network:
 
     def loss(self, x: Any, t: Any, train_flg: bool = False) -> float:
         """Mean cross-entropy of the softmax of ``predict(x, train_flg)`` against ``t``, plus ½λ·Σ‖W‖²."""
-        loss = self.last_layer.forward(self.predict(x, train_flg), t)
+        loss = self.last_layer.forward(self.predict(self._batch(x, "loss"), train_flg), t)
         if self.weight_decay:
             penalty = 0.0
             for key in self._decayed:
@@ -337,7 +344,8 @@ class Network:
     def accuracy(self, x: Any, t: Any, *, batch_size: int | None = None) -> float:
         """Fraction of samples whose highest score (in evaluation mode) is the label (indices or one-hot).
 
-        ``batch_size`` bounds memory on large sets by predicting in chunks.
+        ``batch_size`` bounds memory on large sets by predicting in chunks. NaN when any score is
+        NaN (a network whose weights hold NaN has no top class; argmax would say class 0).
         """
         x = np.asarray(x)
         t = check_labels(t, x.shape[0] if x.ndim else 0, self.output_size, f"{type(self).__name__}.accuracy")
@@ -349,6 +357,8 @@ class Network:
         correct = 0
         for start in range(0, n, step):
             scores = self.predict(x[start : start + step])
+            if np.isnan(scores).any():
+                return float("nan")
             correct += int(np.count_nonzero(np.argmax(scores, axis=1) == labels[start : start + step]))
         return correct / n
 
@@ -357,7 +367,7 @@ class Network:
 
         After it, ``last_layer.loss`` holds the mini-batch's cross-entropy (without the weight-decay term).
         """
-        self.last_layer.forward(self.predict(x, True), t)  # the penalty's value is not needed here
+        self.last_layer.forward(self.predict(self._batch(x, "gradient"), True), t)  # the penalty is not needed
         dout = self.last_layer.backward(1)
         layers = tuple(self.layers.values())
         for layer in layers[:0:-1]:
