@@ -286,6 +286,18 @@ def test_predict_on_real_test_images_agrees_with_the_arrays(tmp_path, env, datas
     assert quiet == [f"{pngs[i]}\t{names[predicted[i]]}\t{probs[i, predicted[i]]:.4f}" for i in range(2)]
 
 
+def bomb_png(w, h):
+    """A PNG that declares w x h pixels in a few bytes (a decompression bomb's header)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
 def test_predict_reports_a_bad_image_and_goes_on(tmp_path, env, mnist_dir):
     from PIL import Image
 
@@ -297,12 +309,18 @@ def test_predict_reports_a_bad_image_and_goes_on(tmp_path, env, mnist_dir):
     broken.write_bytes(b"\x89PNG not really")
     blank = tmp_path / "blank.png"
     Image.new("L", (40, 40), 255).save(blank)
-    proc = cli(env, "predict", out, broken, good, blank, "--top", "1")
+    bomb = tmp_path / "bomb.png"  # 65535x65535 declared in 60 bytes: a DecompressionBombError traceback before
+    bomb.write_bytes(bomb_png(65535, 65535))
+    fifo = tmp_path / "fifo.png"  # blocked for ever before
+    os.mkfifo(fifo)
+    proc = cli(env, "predict", out, broken, good, blank, bomb, fifo, "--top", "1")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     errors = proc.stderr.strip().splitlines()
-    assert len(errors) == 2
+    assert len(errors) == 4
     assert errors[0].startswith("chainrule predict: error: ") and "broken.png" in errors[0]
     assert "blank.png" in errors[1] and "blank" in errors[1].split("blank.png")[1]
+    assert "bomb.png" in errors[2] and "more than 50,000,000 pixels" in errors[2]
+    assert "fifo.png" in errors[3] and "FIFO" in errors[3]
     assert proc.stdout.splitlines()[0] == f"{good}:" and len(proc.stdout.splitlines()) == 2
     doc = json.loads(cli(env, "predict", out, broken, good, "--json").stdout)
     assert [p["image"] for p in doc["predictions"]] == [str(good)]
