@@ -476,6 +476,21 @@ def test_a_blown_up_run_with_a_finite_loss_is_a_one_line_error_naming_lr(tmp_pat
         # issue 13, item 22: --out "" trained into the current folder
         (["train", "--dataset", "spiral", "--out", ""], ["argument --out: expected a folder, got ''"]),
         (["train", "--resume", " "], ["argument --resume: expected a folder"]),
+        # item 11: sizes that cannot fit were a MemoryError traceback (or swapped the machine to a halt)
+        (
+            ["train", "--dataset", "spiral", "--hidden", "1000000000000"],
+            ["--hidden 1000000000000: too large", "weight array would need"],
+        ),
+        (
+            ["gradcheck", "--batch", "100000000000"],
+            ["--batch 100000000000: too large", "samples and its activations would need"],
+        ),
+        (
+            ["gradcheck", "--hidden", "7", "1000000000000", "--model", "mlp"],
+            ["--hidden 7 1000000000000: too large", "7x1000000000000 float64"],
+        ),
+        (["gradcheck", "--model", "convnet", "--filters", "1000000000000"], ["--filters 1000000000000: too large"]),
+        (["gradcheck", "--classes", "1000000000000"], ["--classes 1000000000000: too large"]),
         # item 23: --weight-init 1e308 printed RuntimeWarnings, then "diverged ... lower learning rate"
         (["train", "--dataset", "spiral", "--weight-init", "1e308"], ["argument --weight-init", "at most 1000"]),
         (["gradcheck", "--weight-init", "1e308"], ["argument --weight-init", "at most 1000"]),

@@ -238,3 +238,17 @@ def test_accuracy_of_nan_scores_is_nan_not_the_share_of_class_0():
     assert np.isnan(net.accuracy(x, t))
     loss, acc = evaluate(net, x, t)
     assert np.isnan(loss) and np.isnan(acc)
+
+
+def test_weights_that_cannot_fit_are_refused_before_allocating():
+    # issue 13, item 11: TwoLayerNet(784, 10**9, 10) was a MemoryError (or the machine swapping)
+    from chainrule._checks import AllocationTooLarge, check_allocation
+    from chainrule.models import SimpleConvNet
+
+    with pytest.raises(AllocationTooLarge, match=r"a 784x1000000000000 float32 weight array would need .* of memory"):
+        TwoLayerNet(784, 10**12, 10, dtype=np.float32)
+    with pytest.raises(AllocationTooLarge, match=r"a 1000000000000x1x5x5 float64 weight array"):
+        SimpleConvNet((1, 8, 8), {"filter_num": 10**12, "filter_size": 5, "pad": 0, "stride": 1}, 4, 3)
+    with pytest.raises(AllocationTooLarge, match=r"^a table would need 1.0 KiB, more than the 1000 bytes"):
+        check_allocation(1024, "a table", limit=1000)
+    check_allocation(1000, "a table", limit=1000)

@@ -8,6 +8,7 @@ integers and real numbers (``True`` is neither).
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from typing import Any
 
@@ -15,6 +16,9 @@ import numpy as np
 
 __all__ = [
     "FLOAT_DTYPES",
+    "AllocationTooLarge",
+    "check_allocation",
+    "physical_memory",
     "as_float_array",
     "check_bool",
     "check_float_dtype",
@@ -118,6 +122,35 @@ def check_float_dtype(dtype: Any, where: str, *, allowed: tuple[np.dtype, ...] |
     if result.kind != "f" or (allowed is not None and result not in allowed):
         raise ValueError(f"{where}: dtype must be {expected}, got {result}")
     return result
+
+
+class AllocationTooLarge(ValueError):
+    """An array refused before it is allocated because it cannot fit in this machine's memory.
+
+    ``what`` names the array, ``nbytes`` is what it would need, ``limit`` the memory there is.
+    """
+
+    def __init__(self, what: str, nbytes: int, limit: int) -> None:
+        from chainrule._files import _size
+
+        self.what, self.nbytes, self.limit = what, nbytes, limit
+        super().__init__(f"{what} would need {_size(nbytes)}, more than the {_size(limit)} of memory this machine has")
+
+
+@cache
+def physical_memory() -> int | None:
+    """This machine's physical memory in bytes (None where the system does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
+        return None
+
+
+def check_allocation(nbytes: int, what: str, *, limit: int | None = None) -> None:
+    """Raise :class:`AllocationTooLarge` when ``nbytes`` exceed ``limit`` (default: physical memory)."""
+    limit = physical_memory() if limit is None else limit
+    if limit is not None and nbytes > limit:
+        raise AllocationTooLarge(what, int(nbytes), limit)
 
 
 def shape_of(value: Any) -> tuple[int, ...]:

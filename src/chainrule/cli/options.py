@@ -12,12 +12,13 @@ import argparse
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from chainrule._checks import check_fraction, check_int, check_real
+from chainrule._checks import AllocationTooLarge, check_fraction, check_int, check_real
 from chainrule.datasets import IDX_FILES, DatasetError, DatasetNotFoundError, locate
 from chainrule.models import MAX_INIT_STD
 
 __all__ = [
     "UsageError",
+    "too_large",
     "dataset_not_found",
     "folder",
     "non_negative_float",
@@ -73,6 +74,16 @@ def folder(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError(f"expected a folder, got {text!r} (write . for the current folder)")
     return text
+
+
+def too_large(exc: AllocationTooLarge, options: dict[str, Any]) -> UsageError:
+    """The command line's account of sizes that cannot fit: the size options typed, then the array and its memory."""
+    typed = [
+        f"--{name.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, (list, tuple)) else v}"
+        for name, v in options.items()
+        if v is not None
+    ]
+    return UsageError(f"{', '.join(typed) or 'these sizes'}: too large for this machine: {exc}")
 
 
 def weight_init(text: str) -> str | float:

@@ -13,6 +13,7 @@ import json
 import sys
 from typing import Any
 
+from chainrule._checks import AllocationTooLarge
 from chainrule.cli.options import (
     UsageError,
     dataset_not_found,
@@ -22,6 +23,7 @@ from chainrule.cli.options import (
     positive_float,
     positive_int,
     probability,
+    too_large,
     weight_init,
 )
 from chainrule.datasets import DATASET_NAMES, DatasetNotFoundError
@@ -170,6 +172,8 @@ def run(args: argparse.Namespace) -> int:
             run_ = start_run(given, out=args.out, argv=sys.argv[1:], data_progress=data_progress)
         except DatasetNotFoundError as exc:
             raise dataset_not_found(exc, switch_to=_other_datasets(exc.dataset, given)) from None
+        except AllocationTooLarge as exc:  # refused before allocating: say which options made it
+            raise too_large(exc, {k: given.get(k) for k in ("hidden", "filters", "batch_size")}) from None
     trainer, out_dir = run_.trainer, run_.folder
 
     try:

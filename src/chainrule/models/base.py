@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy as _copy
 import html
+import math
 import os
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
@@ -23,7 +24,7 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from chainrule._checks import check_int, check_labels, check_real
+from chainrule._checks import check_allocation, check_int, check_labels, check_real
 from chainrule.gradcheck import numerical_gradient
 from chainrule.layers import BatchNormalization, Dropout, SoftmaxWithLoss
 from chainrule.tensorfile import check_section, read_tensor_file, section, write_tensor_file
@@ -69,8 +70,16 @@ def init_weight(rng: np.random.Generator, fan_in: int, fan_out: int, std: float 
 def init_array(
     rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, std: float | str, dtype: np.dtype
 ) -> np.ndarray:
-    """An array of ``shape`` drawn from N(0, s²) (weights or filters), s from :func:`init_scale`."""
-    return (init_scale(std, fan_in) * rng.standard_normal(shape)).astype(dtype)
+    """An array of ``shape`` drawn from N(0, s²) (weights or filters), s from :func:`init_scale`.
+
+    Refused with :class:`~chainrule._checks.AllocationTooLarge` before anything is allocated when
+    it cannot fit in memory (the draw is float64, then scaled and cast: 16 bytes an entry, plus the result).
+    """
+    scale = init_scale(std, fan_in)
+    entries = math.prod(int(n) for n in shape)
+    dtype = np.dtype(dtype)
+    check_allocation(entries * (16 + dtype.itemsize), f"a {'x'.join(map(str, shape))} {dtype} weight array")
+    return (scale * rng.standard_normal(shape)).astype(dtype)
 
 
 def init_scale(std: float | str, fan_in: int) -> float:
