@@ -131,10 +131,18 @@ class AllocationTooLarge(ValueError):
     """
 
     def __init__(self, what: str, nbytes: int, limit: int) -> None:
-        from chainrule._files import _size
-
         self.what, self.nbytes, self.limit = what, nbytes, limit
-        super().__init__(f"{what} would need {_size(nbytes)}, more than the {_size(limit)} of memory this machine has")
+        super().__init__(
+            f"{what} would need {_bytes(nbytes)}, more than the {_bytes(limit)} of memory this machine has"
+        )
+
+
+def _bytes(n: int) -> str:
+    # as _files' sizes read (1.5 GiB), with TiB: _files sits on this module's level, so it is not imported
+    for unit, scale in (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
 
 
 @cache
