@@ -286,6 +286,18 @@ def test_predict_on_real_test_images_agrees_with_the_arrays(tmp_path, env, datas
     assert quiet == [f"{pngs[i]}\t{names[predicted[i]]}\t{probs[i, predicted[i]]:.4f}" for i in range(2)]
 
 
+def bomb_png(w, h):
+    """A PNG that declares w x h pixels in a few bytes (a decompression bomb's header)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
 def test_predict_reports_a_bad_image_and_goes_on(tmp_path, env, mnist_dir):
     from PIL import Image
 
@@ -297,12 +309,18 @@ def test_predict_reports_a_bad_image_and_goes_on(tmp_path, env, mnist_dir):
     broken.write_bytes(b"\x89PNG not really")
     blank = tmp_path / "blank.png"
     Image.new("L", (40, 40), 255).save(blank)
-    proc = cli(env, "predict", out, broken, good, blank, "--top", "1")
+    bomb = tmp_path / "bomb.png"  # 65535x65535 declared in 60 bytes: a DecompressionBombError traceback before
+    bomb.write_bytes(bomb_png(65535, 65535))
+    fifo = tmp_path / "fifo.png"  # blocked for ever before
+    os.mkfifo(fifo)
+    proc = cli(env, "predict", out, broken, good, blank, bomb, fifo, "--top", "1")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     errors = proc.stderr.strip().splitlines()
-    assert len(errors) == 2
+    assert len(errors) == 4
     assert errors[0].startswith("chainrule predict: error: ") and "broken.png" in errors[0]
     assert "blank.png" in errors[1] and "blank" in errors[1].split("blank.png")[1]
+    assert "bomb.png" in errors[2] and "more than 50,000,000 pixels" in errors[2]
+    assert "fifo.png" in errors[3] and "FIFO" in errors[3]
     assert proc.stdout.splitlines()[0] == f"{good}:" and len(proc.stdout.splitlines()) == 2
     doc = json.loads(cli(env, "predict", out, broken, good, "--json").stdout)
     assert [p["image"] for p in doc["predictions"]] == [str(good)]
@@ -428,6 +446,14 @@ def test_divergence_is_a_one_line_error(tmp_path, env):
     assert_one_line_error(proc, "training diverged", "iteration", "lower learning rate")
 
 
+def test_a_blown_up_run_with_a_finite_loss_is_a_one_line_error_naming_lr(tmp_path, env):
+    # lr 1000: the loss stays finite (6e7 after the first epoch) and the accuracy at chance; exit 0 before
+    proc = cli(env, "train", "--dataset", "spiral", "--lr", "1000", "--epochs", "5", "--no-progress", "--out", tmp_path)
+    assert_one_line_error(
+        proc, "training diverged", "no better than always answering", "lower learning rate than --lr 1000"
+    )
+
+
 @pytest.mark.parametrize(
     "args, fragments",
     [
@@ -447,6 +473,27 @@ def test_divergence_is_a_one_line_error(tmp_path, env):
         (["eval", "/nonexistent/model.safetensors"], ["no such checkpoint"]),
         (["predict", "/nonexistent/model.safetensors", "x.png"], ["no such checkpoint"]),
         (["gradcheck", "--batch", "0"], ["--batch", "positive integer"]),
+        # issue 13, item 22: --out "" trained into the current folder
+        (["train", "--dataset", "spiral", "--out", ""], ["argument --out: expected a folder, got ''"]),
+        (["train", "--resume", " "], ["argument --resume: expected a folder"]),
+        # item 11: sizes that cannot fit were a MemoryError traceback (or swapped the machine to a halt)
+        (
+            ["train", "--dataset", "spiral", "--hidden", "1000000000000"],
+            ["--hidden 1000000000000: too large", "weight array would need"],
+        ),
+        (
+            ["gradcheck", "--batch", "100000000000"],
+            ["--batch 100000000000: too large", "samples and its activations would need"],
+        ),
+        (
+            ["gradcheck", "--hidden", "7", "1000000000000", "--model", "mlp"],
+            ["--hidden 7 1000000000000: too large", "7x1000000000000 float64"],
+        ),
+        (["gradcheck", "--model", "convnet", "--filters", "1000000000000"], ["--filters 1000000000000: too large"]),
+        (["gradcheck", "--classes", "1000000000000"], ["--classes 1000000000000: too large"]),
+        # item 23: --weight-init 1e308 printed RuntimeWarnings, then "diverged ... lower learning rate"
+        (["train", "--dataset", "spiral", "--weight-init", "1e308"], ["argument --weight-init", "at most 1000"]),
+        (["gradcheck", "--weight-init", "1e308"], ["argument --weight-init", "at most 1000"]),
         (["gradcheck", "--bogus"], ["chainrule gradcheck: error: unrecognized arguments: --bogus", "gradcheck --help"]),
         (["eval", "run", "--top", "3"], ["chainrule eval: error: unrecognized arguments: --top 3"]),
         (["graph", "appel"], ["chainrule graph: error: unknown example 'appel', did you mean apple?"]),

@@ -307,6 +307,29 @@ def test_cli_list(capsys):
         (["graph", "apple", "-o", "apple.jpeg"], "format"),
         (["graph", "x * 2", "--set", "x=[1, 2]"], "scalar"),
         (["graph"], "example"),
+        # issue 13, item 21: JSON that is not a number became NaN or 1
+        *(
+            (["graph", "x * 2", "--set", f"x={value}"], "expected a finite number or a JSON list of finite numbers")
+            for value in (
+                "null",
+                "true",
+                '"1"',
+                "nan",
+                "inf",
+                "NaN",
+                "[1, null]",
+                "[true, 2]",
+                "[]",
+                "1e999",
+                '{"a": 1}',
+            )
+        ),
+        (["graph", "sum(x)", "--set", "x=[[1, 2], [3]]"], "rectangular"),
+        # item 9: deeply nested JSON was a RecursionError traceback
+        (["graph", "sum(x)", "--set", "x=" + "[" * 100_000 + "1" + "]" * 100_000], "nested more than 32 levels"),
+        (["graph", "sum(x)", "--set", "x=" + "[" * 40 + "1" + "]" * 40], "nested more than 32 levels"),
+        # item 16: an integer past float's range was an OverflowError traceback
+        (["graph", "x * 1" + "0" * 309, "--set", "x=1"], "number too large"),
     ],
 )
 def test_cli_errors_are_one_line(argv, message, capsys, tmp_path, monkeypatch):
@@ -315,3 +338,17 @@ def test_cli_errors_are_one_line(argv, message, capsys, tmp_path, monkeypatch):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.count("\n") == 1 and message in captured.err and "Traceback" not in captured.err
+
+
+def test_a_constant_past_floats_range_is_a_value_error():
+    with pytest.raises(ValueError, match="number too large"):
+        parse_expression("x * 1" + "0" * 309)
+
+
+def test_set_takes_nested_lists_of_numbers_up_to_the_nesting_limit():
+    from chainrule.cli.graph import parse_assignment
+
+    name, value = parse_assignment("W=" + "[" * 32 + "1.5" + "]" * 32)
+    assert name == "W" and value.shape == (1,) * 32 and value.dtype == np.float64
+    assert parse_assignment("W=[[1, 2], [3, 4]]")[1].tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    assert parse_assignment("x=-2.5") == ("x", -2.5)

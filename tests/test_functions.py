@@ -109,3 +109,11 @@ def test_softmax_of_a_scalar_an_empty_batch_and_no_classes():
     ):
         softmax(np.ones((3, 0)))
     np.testing.assert_allclose(softmax(np.arange(24).reshape(2, 3, 4)).sum(axis=-1), np.ones((2, 3)))
+
+
+def test_losses_of_zero_samples_are_value_errors_naming_the_function_and_shape():
+    # issue 13, item 24: cross_entropy_error gave NaN, softmax_cross_entropy a ZeroDivisionError
+    with pytest.raises(ValueError, match=r"cross_entropy_error: expected at least one sample, got y.shape=\(0, 3\)"):
+        cross_entropy_error(np.ones((0, 3)), np.zeros(0, dtype=int))
+    with pytest.raises(ValueError, match=r"softmax_cross_entropy: expected at least one sample, got x.shape=\(0, 3\)"):
+        softmax_cross_entropy(np.ones((0, 3)), np.zeros(0, dtype=int))

@@ -142,3 +142,53 @@ def test_gradient_check_fails_for_broken_network():
     assert failing_row in report._repr_html_() and "gradient check FAILED" in report._repr_html_()
     with pytest.raises(GradientCheckError, match=r"b2\[\d\]"):
         gradient_check(net, x, np.array([0, 1]), raise_on_failure=True)
+
+
+# issue 13, items 27 and 28: h, the tolerances, narrow dtypes, empty batches
+
+
+@pytest.mark.parametrize("h", [0, 0.0, -1e-4, float("nan"), float("inf"), True, "1e-4"])
+def test_numerical_gradient_refuses_an_h_that_is_not_a_positive_finite_number(h):
+    x = np.array([1.0, 2.0])
+    with pytest.raises(ValueError, match=r"numerical_gradient: h must be"):
+        numerical_gradient(lambda v: float(np.sum(v**2)), x, h=h)
+    np.testing.assert_array_equal(x, [1.0, 2.0])
+
+
+def test_numerical_gradient_of_float16_divides_by_the_step_actually_taken():
+    x = np.array([1.0, 3.0, -0.5], dtype=np.float16)
+
+    def f(v):
+        return float(np.sum(v.astype(np.float64) ** 2))
+
+    grad = numerical_gradient(f, x, h=1e-2)  # 1 ± 0.01 is held as 1.0098 and 0.99: a step of 0.0198, not 0.02
+    assert grad.dtype == np.float16 and grad.shape == x.shape
+    np.testing.assert_allclose(grad.astype(np.float64), 2 * x.astype(np.float64), rtol=2e-3)
+    with pytest.raises(ValueError, match=r"h=0.0001 is below the resolution of float16 at x\[0\]=1"):
+        numerical_gradient(f, x, h=1e-4)  # 1 ± 1e-4 rounds to 1 in float16: was an all-zero gradient
+    np.testing.assert_array_equal(x, np.array([1.0, 3.0, -0.5], dtype=np.float16))
+
+
+def test_book_style_numerical_gradient_of_a_float32_parameter_still_works():
+    W = np.array([[0.5, -1.0]], dtype=np.float32)
+    grad = numerical_gradient(lambda _: float(np.sum(W.astype(np.float64) ** 3)), W)  # f reads W, not its argument
+    np.testing.assert_allclose(grad, 3 * W.astype(np.float64) ** 2, rtol=1e-2)
+
+
+@pytest.mark.parametrize("name", ["rtol", "atol"])
+@pytest.mark.parametrize("value", [-1, float("nan"), float("inf"), "0.1", None])
+def test_tolerances_must_be_finite_numbers_at_least_zero(name, value):
+    net = TwoLayerNet(3, 4, 2, seed=0)
+    x, t = np.ones((2, 3)), np.array([0, 1])
+    with pytest.raises(ValueError, match=rf"gradient_check: {name} must be"):
+        gradient_check(net, x, t, **{name: value})  # rtol=-1 or NaN passed nothing, silently
+    with pytest.raises(ValueError, match=rf"check_layer: {name} must be"):
+        check_layer(Sigmoid(), np.ones(3), **{name: value})
+
+
+def test_gradient_check_of_an_empty_batch_is_a_value_error():
+    net = TwoLayerNet(3, 4, 2, seed=0)
+    with pytest.raises(
+        ValueError, match=r"gradient_check: expected a batch of at least one sample, got x.shape=\(0, 3\)"
+    ):
+        gradient_check(net, np.ones((0, 3)), np.zeros(0, dtype=int))

@@ -118,3 +118,89 @@ def test_photos_of_real_garments_are_prepared_like_fashion_mnist():
     agree_digits = float(np.mean(as_digits == originals))
     assert agree_garments >= 0.85, agree_garments  # 0.92 measured
     assert agree_digits < agree_garments - 0.3, (agree_digits, agree_garments)  # 0.43 measured
+
+
+# issue 13, items 10 and 14: decompression bombs, FIFOs, devices and huge files as images
+
+
+def bomb_png(w, h):
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+def bomb_bmp(w, h):
+    import struct
+
+    info = struct.pack("<IiiHHIIiiII", 40, w, h, 1, 24, 0, 0, 2835, 2835, 0, 0)
+    return b"BM" + struct.pack("<IHHI", 14 + len(info), 0, 0, 14 + len(info)) + info
+
+
+def bomb_gif(w, h):
+    import struct
+
+    return (
+        b"GIF89a"
+        + struct.pack("<HHBBB", w, h, 0, 0, 0)
+        + b","
+        + struct.pack("<HHHHB", 0, 0, w, h, 0)
+        + b"\x08\x01\x00\x00;"
+    )
+
+
+BOMBS = {
+    "png-30000": (bomb_png, 30000, 30000),
+    "png-65535": (bomb_png, 65535, 65535),
+    "bmp-30000": (bomb_bmp, 30000, 30000),
+    "gif-65535": (bomb_gif, 65535, 65535),
+    "png-10000": (bomb_png, 10000, 10000),  # 1e8 pixels: Pillow only warns, then decodes 100 MB
+    "gif-8000x7000": (bomb_gif, 8000, 7000),  # 5.6e7: below Pillow's limits, above ours
+}
+
+
+@pytest.mark.parametrize("name", BOMBS)
+def test_a_decompression_bomb_is_one_value_error_before_decoding(tmp_path, name):
+    import warnings
+
+    make, w, h = BOMBS[name]
+    path = tmp_path / f"{name}.{name[:3]}"
+    path.write_bytes(make(w, h))
+    assert path.stat().st_size < 100
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Pillow's DecompressionBombWarning is not let through either
+        with pytest.raises(ValueError, match=rf"^{path}: the image (is {w}x{h} pixels|declares more than 50,000,000)"):
+            load_image(path)
+
+
+def test_fifos_devices_and_huge_files_are_refused_without_reading(tmp_path):
+    import os
+
+    fifo = tmp_path / "digit.png"
+    os.mkfifo(fifo)  # opening it would block for ever
+    with pytest.raises(ValueError, match=r"expected a regular image file, got a FIFO"):
+        load_image(fifo)
+    with pytest.raises(ValueError, match=r"expected a regular image file, got a device"):
+        load_image("/dev/zero")
+    sparse = tmp_path / "huge.png"
+    with open(sparse, "wb") as f:
+        f.truncate(64 * 1024**3)  # 64 GiB, sparse: nothing is written
+    with pytest.raises(ValueError, match=r"the image file is 64.0 GiB, more than the 64.0 MiB"):
+        load_image(sparse)
+    with pytest.raises(ValueError, match="no such image file"):
+        load_image(tmp_path / "missing.png")
+    with pytest.raises(ValueError, match="expected a regular image file, got a folder"):
+        load_image(tmp_path)
+
+
+def test_an_image_at_the_pixel_limit_is_still_read(tmp_path):
+    path = tmp_path / "wide.png"
+    a = np.zeros((10, 2000), dtype=np.uint8)
+    a[3:7, 100:1900] = 255
+    Image.fromarray(a).save(path)
+    out = load_image(path)
+    assert out.shape == (28, 28) and out.max() > 0.5

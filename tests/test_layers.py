@@ -308,3 +308,48 @@ def test_affine_backward_can_skip_the_input_gradient():
     np.testing.assert_array_equal(layer.dW, dW)
     np.testing.assert_array_equal(layer.db, db)
     assert dx.shape == x.shape
+
+
+def test_softmax_with_loss_of_zero_samples_is_a_value_error():
+    # issue 13, item 24: a ZeroDivisionError before
+    with pytest.raises(ValueError, match=r"SoftmaxWithLoss: expected at least one sample.*x.shape=\(0, 4\)"):
+        SoftmaxWithLoss().forward(np.ones((0, 4)), np.zeros(0, dtype=int))
+
+
+def _complex_cases():
+    from chainrule.layers import DivLayer, Exp, Log, MatMul, NegLayer, PowLayer, SubLayer
+
+    z = np.array([[1 + 2j, 3.0]])
+    W, b = np.ones((2, 3)), np.zeros(3)
+    return [
+        ("Affine", lambda: Affine(W, b).forward(z)),
+        ("MatMul", lambda: MatMul().forward(z, W)),
+        ("Relu", lambda: Relu().forward(z)),
+        ("Sigmoid", lambda: Sigmoid().forward(z)),
+        ("Tanh", lambda: Tanh().forward(z)),
+        ("Exp", lambda: Exp().forward(z)),
+        ("Log", lambda: Log().forward(z)),
+        ("SoftmaxWithLoss", lambda: SoftmaxWithLoss().forward(z, np.array([0]))),
+        ("MulLayer", lambda: MulLayer().forward(2.0, 1j)),
+        ("AddLayer", lambda: AddLayer().forward(z, 1.0)),
+        ("SubLayer", lambda: SubLayer().forward(1.0, z)),
+        ("DivLayer", lambda: DivLayer().forward(z, 2.0)),
+        ("NegLayer", lambda: NegLayer().forward(z)),
+        ("PowLayer", lambda: PowLayer().forward(z, 2)),
+    ]
+
+
+@pytest.mark.parametrize("case", range(14))
+def test_complex_input_is_a_type_error_naming_the_layer_and_dtype(case):
+    # issue 13, item 26: complex numbers flowed through silently (or failed deep inside NumPy)
+    name, call = _complex_cases()[case]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(TypeError, match=rf"^{name}: expected \w+ to hold real numbers, got dtype complex128$"):
+            call()
+
+
+def test_real_input_of_every_kind_still_passes_the_layers():
+    assert MulLayer().forward(100, 2) == 200
+    assert AddLayer().forward(np.float32(1), True) == 2
+    np.testing.assert_array_equal(Relu().forward(np.array([-1, 2], dtype=np.int8)), [0, 2])

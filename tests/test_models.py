@@ -236,3 +236,52 @@ def test_the_blueprint_of_a_config_has_the_models_shapes_and_takes_no_memory(net
         model_blueprint({**net.config, "output_size": -1})
     with pytest.raises(ValueError, match="does not match its constructor"):
         model_blueprint({**net.config, "colour": "red"})
+
+
+@pytest.mark.parametrize("std", [1e308, 1e4, float("inf"), 0.0])
+def test_a_weight_init_std_that_is_out_of_range_is_one_value_error_without_warnings(std):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 1e308 overflowed to inf with RuntimeWarnings (issue 13, item 23)
+        with pytest.raises(ValueError, match=r"weight init: std must be"):
+            TwoLayerNet(4, 3, 2, weight_init_std=std, dtype=np.float32)
+    assert TwoLayerNet(4, 3, 2, weight_init_std=1000.0, seed=0).params["W1"].std() > 100
+
+
+def test_loss_gradient_and_accuracy_of_zero_samples_are_value_errors():
+    # issue 13, item 24: ZeroDivisionError in loss and gradient
+    net = TwoLayerNet(3, 4, 2, seed=0)
+    x, t = np.ones((0, 3)), np.zeros(0, dtype=int)
+    for method in ("loss", "gradient"):
+        with pytest.raises(
+            ValueError, match=rf"TwoLayerNet.{method}: expected at least one sample, got x.shape=\(0, 3\)"
+        ):
+            getattr(net, method)(x, t)
+
+
+def test_accuracy_of_nan_scores_is_nan_not_the_share_of_class_0():
+    # issue 13, item 25: NaN weights gave accuracy 1/3 (argmax says class 0 for every NaN row)
+    from chainrule.train import evaluate
+
+    net = TwoLayerNet(3, 4, 3, seed=0)
+    x, t = np.ones((6, 3)), np.array([0, 1, 2, 0, 1, 2])
+    assert np.isfinite(net.accuracy(x, t))
+    net.params["W2"][...] = np.nan
+    assert np.isnan(net.accuracy(x, t))
+    loss, acc = evaluate(net, x, t)
+    assert np.isnan(loss) and np.isnan(acc)
+
+
+def test_weights_that_cannot_fit_are_refused_before_allocating():
+    # issue 13, item 11: TwoLayerNet(784, 10**9, 10) was a MemoryError (or the machine swapping)
+    from chainrule._checks import AllocationTooLarge, check_allocation
+    from chainrule.models import SimpleConvNet
+
+    with pytest.raises(AllocationTooLarge, match=r"a 784x1000000000000 float32 weight array would need .* of memory"):
+        TwoLayerNet(784, 10**12, 10, dtype=np.float32)
+    with pytest.raises(AllocationTooLarge, match=r"a 1000000000000x1x5x5 float64 weight array"):
+        SimpleConvNet((1, 8, 8), {"filter_num": 10**12, "filter_size": 5, "pad": 0, "stride": 1}, 4, 3)
+    with pytest.raises(AllocationTooLarge, match=r"^a table would need 1.0 KiB, more than the 1000 bytes"):
+        check_allocation(1024, "a table", limit=1000)
+    check_allocation(1000, "a table", limit=1000)

@@ -609,3 +609,88 @@ def test_a_tampered_training_state_is_refused_before_training(spiral, tmp_path, 
     message = str(info.value)
     assert fragment in message and str(tmp_path / "model.safetensors") in message and "\n" not in message, message
     assert (tmp_path / "history.csv").read_bytes() == before
+
+
+# Divergence: a finite loss that has blown up (issue 13, item 8)
+# --------------------------------------------------------------------------------------------
+
+
+def mnist_like(n, seed=0):
+    """784 pixels in [0, 1] over 10 classes (a sparse prototype per class times noise): the book's shapes."""
+    rng = np.random.default_rng(seed)
+    proto = (np.random.default_rng(99).random((10, 784)) < 0.2).astype(np.float32)
+    t = rng.integers(0, 10, n)
+    x = proto[t] * rng.random((n, 784), dtype=np.float32) + 0.1 * rng.random((n, 784), dtype=np.float32)
+    return np.clip(x, 0, 1), t
+
+
+class LossRecorder:
+    def __init__(self):
+        self.losses = []
+
+    def on_batch_end(self, trainer, iteration, loss):
+        self.losses.append(loss)
+
+
+def book_trainer(lr, iters, **kwargs):
+    """The book's chapter 5 training (TwoLayerNet 784-50-10, std 0.01, SGD, batches of 100) on MNIST-like data."""
+    (x, t), (xt, tt) = mnist_like(2000), mnist_like(500, seed=1)
+    net = TwoLayerNet(784, 50, 10, weight_init_std=0.01, seed=0, dtype=np.float32)
+    recorder = LossRecorder()
+    trainer = Trainer(net, SGD(lr=lr), x, t, xt, tt, iters=iters, rng=0, callbacks=[recorder], **kwargs)
+    return trainer, recorder
+
+
+def test_a_blown_up_run_stops_though_its_loss_stays_finite():
+    trainer, recorder = book_trainer(1000, 400)  # Fashion-MNIST at lr 1000: losses 2e7, then 451, accuracy 0.10
+    with np.errstate(all="ignore"), pytest.raises(TrainingDiverged, match="lower learning rate") as info:
+        trainer.fit()
+    err = info.value
+    assert math.isfinite(err.loss) and err.loss > 10 * math.log(10)
+    assert "more than 23.03 (10 times its start)" in str(err) and "learning rate 1000" in str(err)
+    assert err.iteration == 20 and trainer.history == []  # the first epoch's end; its row is not recorded
+
+
+@pytest.mark.parametrize("lr", [0.1, 1, 5, 20])
+def test_the_book_defaults_and_high_but_sane_learning_rates_are_never_stopped(lr):
+    trainer, recorder = book_trainer(lr, 400)
+    with np.errstate(all="ignore"):
+        trainer.fit()
+    assert trainer.iteration == 400 and len(trainer.history) == 20
+    if lr <= 1:
+        assert trainer.final["train_acc"] > 0.95
+    else:  # spikes far above the limit (5: 146, 20: 1.6e5), for a step or two, are not a blow-up
+        assert max(recorder.losses) > 10 * math.log(10)
+
+
+class ScriptedLoss(TwoLayerNet):
+    """A TwoLayerNet whose mini-batch losses are a script (its gradients are real, its lr tiny)."""
+
+    def __init__(self, script, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.script = iter(script)
+
+    def gradient(self, x, t):
+        grads = super().gradient(x, t)
+        self.last_layer.loss = next(self.script)
+        return grads
+
+
+@pytest.mark.parametrize("stretch, stops", [(99, False), (100, True)])
+def test_a_loss_stays_above_the_limit_for_patience_steps_before_the_run_stops(stretch, stops):
+    x, t = id_data(10)
+    script = [1.0] + [50.0] * 99 + [1.0] + [50.0] * stretch + [1.0] * 300  # limit: 10 × max(1.0, ln 2) = 10
+    net = ScriptedLoss(script, 2, 3, 2, seed=0)
+    trainer = Trainer(net, SGD(lr=1e-9), x, t, x, t, iters=250, batch_size=1, rng=0)
+    if not stops:
+        trainer.fit()
+        assert trainer.iteration == 250
+        return
+    with pytest.raises(TrainingDiverged, match=r"stayed above 10 \(10 times its start\) for 100 steps") as info:
+        trainer.fit()
+    assert info.value.iteration == 201 and info.value.loss == 50.0
+    no_check = Trainer(
+        ScriptedLoss(script, 2, 3, 2, seed=0), SGD(lr=1e-9), x, t, x, t, iters=250, batch_size=1, rng=0, divergence=None
+    )
+    no_check.fit()
+    assert no_check.iteration == 250

@@ -8,6 +8,7 @@ integers and real numbers (``True`` is neither).
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from typing import Any
 
@@ -15,6 +16,9 @@ import numpy as np
 
 __all__ = [
     "FLOAT_DTYPES",
+    "AllocationTooLarge",
+    "check_allocation",
+    "physical_memory",
     "as_float_array",
     "check_bool",
     "check_float_dtype",
@@ -22,6 +26,7 @@ __all__ = [
     "check_int",
     "check_labels",
     "check_real",
+    "check_real_input",
     "is_int",
     "is_real",
     "require_forward",
@@ -119,6 +124,43 @@ def check_float_dtype(dtype: Any, where: str, *, allowed: tuple[np.dtype, ...] |
     return result
 
 
+class AllocationTooLarge(ValueError):
+    """An array refused before it is allocated because it cannot fit in this machine's memory.
+
+    ``what`` names the array, ``nbytes`` is what it would need, ``limit`` the memory there is.
+    """
+
+    def __init__(self, what: str, nbytes: int, limit: int) -> None:
+        self.what, self.nbytes, self.limit = what, nbytes, limit
+        super().__init__(
+            f"{what} would need {_bytes(nbytes)}, more than the {_bytes(limit)} of memory this machine has"
+        )
+
+
+def _bytes(n: int) -> str:
+    # as _files' sizes read (1.5 GiB), with TiB: _files sits on this module's level, so it is not imported
+    for unit, scale in (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
+
+
+@cache
+def physical_memory() -> int | None:
+    """This machine's physical memory in bytes (None where the system does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
+        return None
+
+
+def check_allocation(nbytes: int, what: str, *, limit: int | None = None) -> None:
+    """Raise :class:`AllocationTooLarge` when ``nbytes`` exceed ``limit`` (default: physical memory)."""
+    limit = physical_memory() if limit is None else limit
+    if limit is not None and nbytes > limit:
+        raise AllocationTooLarge(what, int(nbytes), limit)
+
+
 def shape_of(value: Any) -> tuple[int, ...]:
     """Shape of an array or a Python number (``()`` for scalars)."""
     return tuple(np.shape(value))
@@ -136,6 +178,17 @@ def as_float_array(value: Any, where: str, name: str = "x") -> np.ndarray:
     if arr.dtype.kind in "biu":
         return arr.astype(np.float64)
     raise TypeError(f"{where}: expected {name} to hold real numbers, got dtype {arr.dtype}")
+
+
+def check_real_input(value: Any, where: str, name: str = "x") -> None:
+    """``TypeError`` unless ``value`` (an array or a number) holds real numbers: bool, int or float.
+
+    A dtype check only (no pass over the data); complex input would otherwise flow through a
+    layer silently (a complex product, or a comparison NumPy refuses deep inside).
+    """
+    dtype = value.dtype if isinstance(value, np.ndarray) else np.asarray(value).dtype
+    if dtype.kind not in "biuf":
+        raise TypeError(f"{where}: expected {name} to hold real numbers, got dtype {dtype}")
 
 
 def check_labels(t: Any, n: int, n_classes: int, where: str) -> np.ndarray:

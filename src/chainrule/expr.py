@@ -145,7 +145,11 @@ def parse_expression(text: str) -> Expression:
             value = node.value
             if not is_real(value):
                 raise ValueError(f"only numbers are allowed as constants, got {_segment(text, node)}")
-            if not np.isfinite(float(value)):
+            try:
+                finite = bool(np.isfinite(float(value)))
+            except OverflowError:  # an int past float's range (1 followed by 309 zeros)
+                finite = False
+            if not finite:
                 raise ValueError(f"number too large: {_segment(text, node)}")
             continue
         if isinstance(node, ast.Name):

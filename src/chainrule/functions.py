@@ -173,6 +173,8 @@ def cross_entropy_error(y: Any, t: Any) -> float:
     if y.ndim != 2:
         raise ValueError(f"cross_entropy_error: expected probabilities of shape (N, C), got y.shape={y.shape}")
     n, c = y.shape
+    if n == 0:  # the mean over no samples is 0/0
+        raise ValueError(f"cross_entropy_error: expected at least one sample, got y.shape={y.shape}")
     t = check_labels(t, n, c, "cross_entropy_error")
     tiny = np.finfo(y.dtype if y.dtype.kind == "f" else np.float64).tiny
     if t.ndim == 1:
@@ -192,6 +194,8 @@ def softmax_cross_entropy(
     (N, C, y's dtype) the log-probabilities of one-hot labels when given (a layer's workspace).
     """
     n, c = x.shape
+    if n == 0:  # the mean over no samples is 0/0
+        raise ValueError(f"softmax_cross_entropy: expected at least one sample, got x.shape={x.shape}")
     if t.ndim == 1:
         y, total, picked = _softmax_rows(x, positions=label_positions(t, c), out=out)
         log_total = np.log(total)

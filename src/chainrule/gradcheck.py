@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule._checks import check_real
 from chainrule._rng import as_generator
 
 __all__ = [
@@ -42,8 +43,13 @@ def numerical_gradient(f: Callable[[np.ndarray], Any], x: np.ndarray, h: float =
     ``f(x)`` is called twice per entry while that entry is perturbed by ±h in place (as in the
     book, ``f`` may ignore its argument and read ``x`` through a layer or network that owns
     it). Each entry is restored in ``finally``, so ``x`` ends bit-for-bit as it was even if
-    ``f`` raises. Returns an array of x's shape and dtype. Use float64 for meaningful results.
+    ``f`` raises. Returns an array of x's shape and dtype. Use float64 for meaningful results:
+    in a narrower dtype (float32, float16) ``x ± h`` is rounded to what the dtype can hold, so
+    the quotient divides by the step actually taken, in float64, and a step that rounds away
+    entirely (h=1e-4 at 1.0 in float16) raises ``ValueError`` instead of giving a zero gradient.
+    ``h`` must be a positive finite number.
     """
+    h = check_real(h, "h", "numerical_gradient", low=0.0, low_open=True)
     if not isinstance(x, np.ndarray) or x.dtype.kind != "f":
         raise TypeError(
             "numerical_gradient: x must be a floating NumPy array (it is perturbed in place), "
@@ -51,18 +57,26 @@ def numerical_gradient(f: Callable[[np.ndarray], Any], x: np.ndarray, h: float =
         )
     if not x.flags.writeable:
         raise ValueError("numerical_gradient: x must be writeable (it is perturbed in place and restored)")
-    grad = np.zeros_like(x)
+    exact = x.dtype == np.float64  # x ± h is held exactly enough: the step is 2h
+    grad = np.zeros(x.shape, dtype=np.float64)
     for idx in np.ndindex(x.shape):
         original = x[idx].copy()
         try:
             x[idx] = original + h
+            plus = float(x[idx])
             f_plus = float(f(x))
             x[idx] = original - h
+            step = 2 * h if exact else plus - float(x[idx])
             f_minus = float(f(x))
         finally:
             x[idx] = original
-        grad[idx] = (f_plus - f_minus) / (2 * h)
-    return grad
+        if step == 0:
+            raise ValueError(
+                f"numerical_gradient: h={h:g} is below the resolution of {x.dtype} at x{list(idx)}={float(original):g} "
+                "(x ± h rounds to x): pass a float64 copy of x, or a larger h"
+            )
+        grad[idx] = (f_plus - f_minus) / step
+    return grad if exact else grad.astype(x.dtype)
 
 
 def numerical_gradient_2d(f: Callable[[np.ndarray], Any], X: np.ndarray, h: float = 1e-4) -> np.ndarray:
@@ -236,6 +250,11 @@ def _compare(name: str, analytic: Any, numeric: np.ndarray, rtol: float, atol: f
     )
 
 
+def _tolerances(rtol: Any, atol: Any, where: str) -> tuple[float, float]:
+    """``rtol`` and ``atol`` as floats when each is a finite number >= 0 (a negative or NaN one passes nothing)."""
+    return check_real(rtol, "rtol", where, low=0.0), check_real(atol, "atol", where, low=0.0)
+
+
 def compare_gradients(
     analytic: Mapping[str, Any],
     numeric: Mapping[str, np.ndarray],
@@ -244,6 +263,7 @@ def compare_gradients(
     atol: float = DEFAULT_ATOL,
 ) -> GradientCheckReport:
     """Build a report comparing two name → gradient mappings with the same keys."""
+    rtol, atol = _tolerances(rtol, atol, "compare_gradients")
     if list(analytic) != list(numeric):
         raise GradientCheckError(f"gradient names differ: backprop {list(analytic)} vs numerical {list(numeric)}")
     checks = [_compare(k, analytic[k], numeric[k], rtol, atol) for k in numeric]
@@ -267,9 +287,12 @@ def gradient_check(
     deterministic function of the parameters. Use a small batch: the numerical gradient costs
     two losses per parameter.
     """
+    rtol, atol = _tolerances(rtol, atol, "gradient_check")
+    x64 = np.asarray(x, dtype=np.float64)
+    if x64.ndim == 0 or x64.shape[0] == 0:
+        raise ValueError(f"gradient_check: expected a batch of at least one sample, got x.shape={x64.shape}")
     if any(np.asarray(p).dtype != np.float64 for p in net.params.values()):
         net = net.copy(dtype=np.float64)
-    x64 = np.asarray(x, dtype=np.float64)
     frozen = getattr(net, "frozen", None)
     with frozen() if frozen is not None else contextlib.nullcontext():
         analytic = {k: np.array(v, dtype=np.float64) for k, v in net.gradient(x64, t).items()}
@@ -300,6 +323,7 @@ def check_layer(
     against ``layer.grads``. The loss is ``sum(forward(...) * dout)`` with ``dout`` drawn from
     a standard normal, so a backward that ignores ``dout`` fails.
     """
+    rtol, atol = _tolerances(rtol, atol, "check_layer")
     rng = as_generator(seed)
     params = dict(getattr(layer, "params", {}) or {})
     for name, p in params.items():

@@ -13,16 +13,31 @@ Each data set was prepared its own way, and a picture must be prepared the same 
 preparation of ``kind``; an image that already is a 28×28 grayscale picture of that kind (dark
 background), such as a test image saved to PNG, goes in unchanged. Pillow is imported only when
 these functions run.
+
+What a file may be: a regular file (never a FIFO or a device) of at most ``MAX_IMAGE_BYTES``
+(64 MiB), checked before a byte is read, holding a picture of at most ``MAX_PIXELS`` (50
+million) pixels, checked from its header before it is decoded: a decompression bomb (a small
+PNG, BMP or GIF that declares 30000×30000 pixels) is refused without allocating.
 """
 
 from __future__ import annotations
 
+import io
 import os
+import warnings
 from typing import Any
 
 import numpy as np
 
-__all__ = ["KINDS", "load_image", "to_fashion", "to_mnist"]
+from chainrule._files import read_regular_file
+
+__all__ = ["KINDS", "MAX_IMAGE_BYTES", "MAX_PIXELS", "load_image", "to_fashion", "to_mnist"]
+
+#: The largest image file :func:`load_image` reads (a phone photo is a few MiB).
+MAX_IMAGE_BYTES = 64 * 1024**2
+#: The most pixels :func:`load_image` decodes (a 48-megapixel photo fits; Pillow's own warning
+#: starts at 89 million, and its refusal at twice that, a traceback).
+MAX_PIXELS = 50_000_000
 
 SIZE = 28
 BOX = 20
@@ -40,21 +55,31 @@ def load_image(path: str | os.PathLike[str], kind: str = "mnist") -> np.ndarray:
     (garments: longer edge 28, centred). Colour is converted to grayscale; transparency is
     flattened onto a background that contrasts with the strokes. A 28×28 8-bit grayscale image
     with a dark background is used as it is, scaled by 1/255 exactly as the data set loaders
-    do. Raises ``ValueError`` for a file Pillow cannot read, an unknown ``kind`` or an image with
-    no visible strokes.
+    do. Raises ``ValueError`` for a file Pillow cannot read, one that is not a regular file or
+    is larger than ``MAX_IMAGE_BYTES``, a picture of more than ``MAX_PIXELS`` pixels, an unknown
+    ``kind`` or an image with no visible strokes.
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     if kind not in KINDS:
         raise ValueError(f"load_image: kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    data = read_regular_file(path, "image", limit=MAX_IMAGE_BYTES)
     try:
-        with Image.open(path) as img:
-            img = ImageOps.exif_transpose(img)
-            img.load()
-    except UnidentifiedImageError as exc:
-        raise ValueError(f"{path}: not an image Pillow can read (PNG, JPEG, ...)") from exc
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read the image: {exc}") from exc
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)  # refused below, never a warning
+            with Image.open(io.BytesIO(data)) as img:
+                width, height = img.size  # from the header: nothing is decoded yet
+                if width * height > MAX_PIXELS:
+                    raise ValueError(_too_many_pixels(path, width, height))
+                img = ImageOps.exif_transpose(img)
+                img.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # Pillow refuses in open() already, before its size is known to us
+        raise ValueError(f"{path}: the image declares more than {MAX_PIXELS:,} pixels ({exc})") from None
+    except UnidentifiedImageError:
+        raise ValueError(f"{path}: not an image Pillow can read (PNG, JPEG, ...)") from None
+    except (OSError, SyntaxError, EOFError) as exc:  # truncated or corrupt data, as Pillow reports it
+        raise ValueError(f"{path}: cannot read the image: {exc}") from None
     if img.mode == "L" and img.size == (SIZE, SIZE):
         pixels = np.asarray(img, dtype=np.uint8)
         if np.median(_border(pixels)) < 128:  # already of the training kind: light on dark
@@ -66,6 +91,13 @@ def load_image(path: str | os.PathLike[str], kind: str = "mnist") -> np.ndarray:
         return to_mnist(gray) if kind == "mnist" else to_fashion(gray)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from exc
+
+
+def _too_many_pixels(path: Any, width: int, height: int) -> str:
+    return (
+        f"{path}: the image is {width}x{height} pixels ({width * height:,}), more than the {MAX_PIXELS:,} "
+        "an image may have (a decompression bomb, or a picture to scale down first)"
+    )
 
 
 def _border(a: np.ndarray) -> np.ndarray:

@@ -7,7 +7,15 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.cli.options import non_negative_float, non_negative_int, positive_float, positive_int, weight_init
+from chainrule._checks import AllocationTooLarge, check_allocation
+from chainrule.cli.options import (
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    too_large,
+    weight_init,
+)
 from chainrule.gradcheck import DEFAULT_ATOL, DEFAULT_RTOL, gradient_check
 from chainrule.models import ACTIVATIONS, MODEL_NAMES, build_model
 from chainrule.runs import CONV_MODELS, model_config, resolve_settings
@@ -87,7 +95,21 @@ def run(args: argparse.Namespace) -> int:
     input_shape = tuple(args.input_dim) if conv else (args.input_size,)
     config = model_config(settings, input_shape, args.classes)
     rng = np.random.default_rng(args.seed)
-    net = build_model(config, seed=rng)
+    typed = {  # the size options given on the command line (None: left at the default)
+        "hidden": args.hidden,
+        "filters": args.filters,
+        "input_size": None if conv or args.input_size == 6 else args.input_size,
+        "input_dim": args.input_dim if conv and tuple(args.input_dim) != (1, 8, 8) else None,
+        "classes": args.classes if args.classes != 3 else None,
+        "batch": args.batch if args.batch != 3 else None,
+    }
+    try:
+        net = build_model(config, seed=rng)
+        # The batch and each layer's outputs for it, in float64 (a rough floor: a convolution needs more).
+        widths = int(np.prod(input_shape)) + sum(settings["hidden"]) + args.classes
+        check_allocation(8 * 2 * args.batch * widths, f"a batch of {args.batch} samples and its activations")
+    except AllocationTooLarge as exc:
+        raise too_large(exc, typed) from None
     x = rng.standard_normal((args.batch, *input_shape))
     t = rng.integers(0, args.classes, args.batch)
     report = gradient_check(net, x, t, rtol=args.rtol, atol=args.atol)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule._checks import is_real
 from chainrule.cli.options import UsageError
 from chainrule.draw import draw_graph
 from chainrule.draw.labels import DIGITS, MAX_DIGITS, check_digits
@@ -86,21 +87,72 @@ def digit_count(text: str) -> int:
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
-    """``"x=1.5"`` → ``("x", 1.5)``; ``"W=[[1,2],[3,4]]"`` → ``("W", array)``."""
+    """``"x=1.5"`` → ``("x", 1.5)``; ``"W=[[1,2],[3,4]]"`` → ``("W", array)``.
+
+    The value is a finite number or a JSON list (nested to at most MAX_NESTING levels) of
+    finite numbers; ``null``, ``true``, strings and NaN are refused, not read as NaN or 1.
+    """
     name, sep, value = text.partition("=")
     name, value = name.strip(), value.strip()
     if not sep or not name or not value:
         raise UsageError(f"--set expects NAME=VALUE, got {text!r}")
+    expected = f"--set {name}: expected a finite number or a JSON list of finite numbers, got {value!r}"
     try:
-        return name, float(value)
+        number = float(value)
     except ValueError:
         pass
+    else:
+        if not np.isfinite(number):
+            raise UsageError(expected)
+        return name, number
+    if _nesting(value) > MAX_NESTING:  # refused before json's recursive parser can overflow the stack
+        raise UsageError(f"--set {name}: a JSON list nested more than {MAX_NESTING} levels deep, got {value[:40]!r}...")
     try:
-        parsed = json.loads(value)
+        parsed = json.loads(value, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
+        raise UsageError(expected) from None
+    if not _numbers_only(parsed):
+        raise UsageError(expected)
+    try:
         arr = np.asarray(parsed, dtype=np.float64)
-    except (ValueError, TypeError):
-        raise UsageError(f"--set {name}: expected a number or a JSON list of numbers, got {value!r}") from None
+    except (ValueError, TypeError, OverflowError):  # ragged lists
+        raise UsageError(f"--set {name}: expected a rectangular JSON list of numbers, got {value!r}") from None
+    if not np.all(np.isfinite(arr)):  # 1e999 parses as inf
+        raise UsageError(expected)
     return name, arr
+
+
+MAX_NESTING = 32  # NumPy arrays have at most 64 axes; a drawing needs far fewer
+
+
+def _nesting(text: str) -> int:
+    """How deep ``[`` and ``{`` nest in ``text`` (brackets in JSON strings count too: strings are refused anyway)."""
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def _refuse_constant(text: str) -> Any:
+    raise ValueError(f"{text} is not a finite number")
+
+
+def _numbers_only(parsed: Any) -> bool:
+    """True when ``parsed`` is a number or (nested) lists of numbers; booleans and null are not numbers."""
+    stack = [parsed]
+    while stack:  # iterative: the nesting is bounded, but no recursion anyway
+        item = stack.pop()
+        if isinstance(item, list):
+            if not item:
+                return False
+            stack.extend(item)
+        elif not is_real(item):
+            return False
+    return True
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,12 +12,15 @@ import argparse
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from chainrule._checks import check_fraction, check_int, check_real
+from chainrule._checks import AllocationTooLarge, check_fraction, check_int, check_real
 from chainrule.datasets import IDX_FILES, DatasetError, DatasetNotFoundError, locate
+from chainrule.models import MAX_INIT_STD
 
 __all__ = [
     "UsageError",
+    "too_large",
     "dataset_not_found",
+    "folder",
     "non_negative_float",
     "non_negative_int",
     "positive_float",
@@ -66,16 +69,38 @@ non_negative_float = _option_type(_number, lambda v: check_real(v, "value", "opt
 probability = _option_type(_number, lambda v: check_fraction(v, "value", "option"), "a number in [0, 1)")
 
 
+def folder(text: str) -> str:
+    """A folder's path: any text but an empty one (``--out ""`` would mean the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a folder, got {text!r} (write . for the current folder)")
+    return text
+
+
+def too_large(exc: AllocationTooLarge, options: dict[str, Any]) -> UsageError:
+    """The command line's account of sizes that cannot fit: the size options typed, then the array and its memory."""
+    typed = [
+        f"--{name.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, (list, tuple)) else v}"
+        for name, v in options.items()
+        if v is not None
+    ]
+    return UsageError(f"{', '.join(typed) or 'these sizes'}: too large for this machine: {exc}")
+
+
 def weight_init(text: str) -> str | float:
     """``he``, ``xavier`` or a positive standard deviation."""
     key = text.strip().lower()
     if key in ("he", "xavier"):
         return key
     try:
-        return positive_float(text)
+        return _init_std(text)
     except argparse.ArgumentTypeError:
-        msg = f"expected 'he', 'xavier' or a positive std such as 0.01, got {text!r}"
+        msg = f"expected 'he', 'xavier' or a positive std of at most {MAX_INIT_STD:g} such as 0.01, got {text!r}"
         raise argparse.ArgumentTypeError(msg) from None
+
+
+_init_std = _option_type(
+    _number, lambda v: check_real(v, "value", "option", low=0.0, high=MAX_INIT_STD, low_open=True), "a std"
+)
 
 
 def dataset_not_found(

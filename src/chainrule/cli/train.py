@@ -13,21 +13,24 @@ import json
 import sys
 from typing import Any
 
+from chainrule._checks import AllocationTooLarge
 from chainrule.cli.options import (
     UsageError,
     dataset_not_found,
+    folder,
     non_negative_float,
     non_negative_int,
     positive_float,
     positive_int,
     probability,
+    too_large,
     weight_init,
 )
 from chainrule.datasets import DATASET_NAMES, DatasetNotFoundError
 from chainrule.models import ACTIVATIONS, DTYPE_NAMES, MODEL_NAMES
 from chainrule.optim import OPTIMIZERS
 from chainrule.runs import CONV_MODELS, DEFAULT_SETTINGS, resume_run, start_run
-from chainrule.train import MONITORS, SCHEDULES
+from chainrule.train import MONITORS, SCHEDULES, TrainingDiverged
 
 __all__ = ["register", "run"]
 
@@ -45,7 +48,7 @@ def register(subparsers: Any) -> None:
     # Every default is None here so that --resume can tell what was typed; DEFAULT_SETTINGS fills in.
     data = p.add_argument_group("data")
     data.add_argument("--dataset", choices=DATASET_NAMES, default=None, help="data set (default: mnist)")
-    data.add_argument("--data-dir", metavar="DIR", default=None, help="folder holding the four IDX files")
+    data.add_argument("--data-dir", metavar="DIR", type=folder, default=None, help="folder holding the four IDX files")
     net = p.add_argument_group("network")
     net.add_argument(
         "--model",
@@ -124,8 +127,10 @@ def register(subparsers: Any) -> None:
     opt.add_argument("--monitor", choices=MONITORS, default=None, help="early stopping watches this (test_loss)")
     opt.add_argument("--seed", type=non_negative_int, default=None, help="one seed for init, shuffling, dropout")
     out = p.add_argument_group("output")
-    out.add_argument("--out", metavar="DIR", default=None, help="run folder (default: runs/<YYYYmmdd-HHMMSS>)")
-    out.add_argument("--resume", metavar="DIR", default=None, help="continue the run in DIR exactly")
+    out.add_argument(
+        "--out", metavar="DIR", type=folder, default=None, help="run folder (default: runs/<YYYYmmdd-HHMMSS>)"
+    )
+    out.add_argument("--resume", metavar="DIR", type=folder, default=None, help="continue the run in DIR exactly")
     shown = out.add_mutually_exclusive_group()
     shown.add_argument("--no-progress", action="store_true", help="no progress bar (the epoch lines stay)")
     shown.add_argument("--quiet", action="store_true", help="print only the final line")
@@ -173,6 +178,8 @@ def run(args: argparse.Namespace) -> int:
             run_ = start_run(given, out=args.out, argv=sys.argv[1:], data_progress=data_progress)
         except DatasetNotFoundError as exc:
             raise dataset_not_found(exc, switch_to=_other_datasets(exc.dataset, given)) from None
+        except AllocationTooLarge as exc:  # refused before allocating: say which options made it
+            raise too_large(exc, {k: given.get(k) for k in ("hidden", "filters", "batch_size")}) from None
     trainer, out_dir = run_.trainer, run_.folder
 
     try:
@@ -188,6 +195,8 @@ def run(args: argparse.Namespace) -> int:
         )
         print(f"chainrule train: interrupted at iteration {trainer.iteration}; {where}", file=sys.stderr)
         return 130
+    except TrainingDiverged as exc:  # the library's advice, in the command line's words
+        raise UsageError(f"{exc.detail}; try a lower learning rate than --lr {trainer.base_lr:g}") from None
 
     if args.json:
         print(json.dumps({"folder": str(out_dir), **run_.record["result"]}, indent=2))

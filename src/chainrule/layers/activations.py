@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule._checks import require_forward
+from chainrule._checks import check_real_input, require_forward
 from chainrule.functions import sigmoid
 from chainrule.layers.base import Workspace
 from chainrule.layers.rules import LocalRule
@@ -34,6 +34,7 @@ class Relu:
 
     def forward(self, x: Any) -> np.ndarray:
         x = np.asarray(x)
+        check_real_input(x, "Relu")
         ws = self._ws
         if ws is None:
             out = np.maximum(x, 0)
@@ -95,6 +96,7 @@ class Sigmoid:
     def forward(self, x: Any) -> np.ndarray:
         ws = self._ws
         x = np.asarray(x)
+        check_real_input(x, "Sigmoid")
         if ws is None or x.dtype.kind != "f":
             self._out = sigmoid(x)
         else:  # sigmoid's own formula, into buffers: 1/(1+e) for x >= 0, e/(1+e) below, e = exp(-|x|)
@@ -136,6 +138,7 @@ class Tanh:
     def forward(self, x: Any) -> np.ndarray:
         ws = self._ws
         x = np.asarray(x)
+        check_real_input(x, "Tanh")
         if ws is None or x.dtype.kind != "f":
             self._out = np.tanh(x)
         else:
@@ -165,6 +168,7 @@ class Exp:
         self._out: np.ndarray | None = None
 
     def forward(self, x: Any) -> np.ndarray:
+        check_real_input(x, "Exp")
         self._out = np.exp(x)
         return self._out
 
@@ -185,6 +189,7 @@ class Log:
         self._x: np.ndarray | None = None
 
     def forward(self, x: Any) -> np.ndarray:
+        check_real_input(x, "Log")
         self._x = np.asarray(x)
         return np.log(self._x)
 

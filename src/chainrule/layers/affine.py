@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from chainrule._checks import require_forward
+from chainrule._checks import check_real_input, require_forward
 from chainrule._kernels import column_sums
 from chainrule.layers.base import ParameterLayer, Workspace
 from chainrule.layers.rules import LocalRule
@@ -70,6 +70,7 @@ class Affine(ParameterLayer):
 
     def forward(self, x: Any) -> np.ndarray:
         x = np.asarray(x)
+        check_real_input(x, "Affine")
         if x.ndim < 2:
             raise ValueError(
                 f"Affine: expected a batch of shape (N, {self.W.shape[0]}) or (N, d1, d2, ...), got x.shape={x.shape}"
@@ -146,6 +147,8 @@ class MatMul:
 
     def forward(self, x: Any, W: Any) -> np.ndarray:
         x, W = np.asarray(x), np.asarray(W)
+        check_real_input(x, "MatMul")
+        check_real_input(W, "MatMul", "W")
         if x.ndim not in (1, 2) or W.ndim not in (1, 2):
             raise ValueError(f"MatMul: expected 1-D or 2-D operands, got shapes {x.shape} and {W.shape}")
         if x.shape[-1] != W.shape[0]:

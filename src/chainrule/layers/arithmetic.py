@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule._checks import require_forward, shape_of
+from chainrule._checks import check_real_input, require_forward, shape_of
 from chainrule.functions import sum_to
 from chainrule.layers.rules import LocalRule
 
@@ -29,6 +29,8 @@ class MulLayer:
         self._y: Any = None
 
     def forward(self, x: Any, y: Any) -> Any:
+        check_real_input(x, "MulLayer", "x")
+        check_real_input(y, "MulLayer", "y")
         self._x, self._y = x, y
         return x * y
 
@@ -49,6 +51,8 @@ class AddLayer:
         self._y_shape: tuple[int, ...] | None = None
 
     def forward(self, x: Any, y: Any) -> Any:
+        check_real_input(x, "AddLayer", "x")
+        check_real_input(y, "AddLayer", "y")
         self._x_shape, self._y_shape = shape_of(x), shape_of(y)
         return x + y
 
@@ -67,6 +71,8 @@ class SubLayer:
         self._y_shape: tuple[int, ...] | None = None
 
     def forward(self, x: Any, y: Any) -> Any:
+        check_real_input(x, "SubLayer", "x")
+        check_real_input(y, "SubLayer", "y")
         self._x_shape, self._y_shape = shape_of(x), shape_of(y)
         return x - y
 
@@ -90,6 +96,8 @@ class DivLayer:
         self._y: Any = None
 
     def forward(self, x: Any, y: Any) -> Any:
+        check_real_input(x, "DivLayer", "x")
+        check_real_input(y, "DivLayer", "y")
         self._x, self._y = x, y
         return x / y
 
@@ -114,6 +122,7 @@ class NegLayer:
         self._shape: tuple[int, ...] | None = None
 
     def forward(self, x: Any) -> Any:
+        check_real_input(x, "NegLayer", "x")
         self._shape = shape_of(x)
         return -x
 
@@ -138,6 +147,8 @@ class PowLayer:
         self._out: Any = None
 
     def forward(self, x: Any, c: Any) -> Any:
+        check_real_input(x, "PowLayer", "x")
+        check_real_input(c, "PowLayer", "c")
         self._x, self._c = x, c
         self._out = x**c
         return self._out

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule._checks import check_labels
+from chainrule._checks import check_labels, check_real_input
 from chainrule._kernels import label_positions
 from chainrule.functions import softmax_cross_entropy
 from chainrule.layers.base import Workspace
@@ -33,8 +33,10 @@ class SoftmaxWithLoss:
 
     def forward(self, x: Any, t: Any) -> float:
         x = np.asarray(x)
-        if x.ndim != 2:
-            raise ValueError(f"SoftmaxWithLoss: expected scores of shape (N, C), got x.shape={x.shape}")
+        if x.ndim != 2 or x.shape[0] == 0:
+            what = "at least one sample: scores" if x.ndim == 2 else "scores"
+            raise ValueError(f"SoftmaxWithLoss: expected {what} of shape (N, C), got x.shape={x.shape}")
+        check_real_input(x, "SoftmaxWithLoss")
         if x.dtype.kind != "f":
             x = x.astype(np.float64)
         t = check_labels(t, x.shape[0], x.shape[1], "SoftmaxWithLoss")

@@ -9,12 +9,13 @@
 - :mod:`~chainrule.models.registry`: the model names and ``build_model(config)``.
 """
 
-from chainrule.models.base import Network, ParameterDict, init_array, init_scale, init_weight
+from chainrule.models.base import MAX_INIT_STD, Network, ParameterDict, init_array, init_scale, init_weight
 from chainrule.models.convnet import DEEP_CONV_PARAMS, DeepConvNet, SimpleConvNet
 from chainrule.models.mlp import ACTIVATIONS, MultiLayerNet, MultiLayerNetExtend, TwoLayerNet
 from chainrule.models.registry import DTYPE_NAMES, MODEL_NAMES, MODELS, build_model, model_blueprint
 
 __all__ = [
+    "MAX_INIT_STD",
     "ACTIVATIONS",
     "DEEP_CONV_PARAMS",
     "DTYPE_NAMES",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy as _copy
 import html
 import inspect
+import math
 import os
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
@@ -24,13 +25,18 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from chainrule._checks import check_float_dtype, check_int, check_labels, check_real
+from chainrule._checks import check_allocation, check_float_dtype, check_int, check_labels, check_real
 from chainrule.gradcheck import numerical_gradient
 from chainrule.layers import BatchNormalization, Dropout, SoftmaxWithLoss
 from chainrule.layers.base import Workspace
 from chainrule.tensorfile import check_section, read_tensor_file, section, write_tensor_file
 
-__all__ = ["Network", "ParameterDict", "init_array", "init_scale", "init_weight"]
+__all__ = ["MAX_INIT_STD", "Network", "ParameterDict", "init_array", "init_scale", "init_weight"]
+
+#: The largest standard deviation of initial weights: the book's largest is 1 (chapter 6's
+#: activation histograms); past 1000 every unit saturates at the first step, and at 1e308 the
+#: weights themselves overflow to infinity.
+MAX_INIT_STD = 1000.0
 
 
 class ParameterDict(dict):
@@ -66,8 +72,16 @@ def init_weight(rng: np.random.Generator, fan_in: int, fan_out: int, std: float 
 def init_array(
     rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, std: float | str, dtype: np.dtype
 ) -> np.ndarray:
-    """An array of ``shape`` drawn from N(0, s²) (weights or filters), s from :func:`init_scale`."""
-    return (init_scale(std, fan_in) * rng.standard_normal(shape)).astype(dtype)
+    """An array of ``shape`` drawn from N(0, s²) (weights or filters), s from :func:`init_scale`.
+
+    Refused with :class:`~chainrule._checks.AllocationTooLarge` before anything is allocated when
+    it cannot fit in memory (the draw is float64, then scaled and cast: 16 bytes an entry, plus the result).
+    """
+    scale = init_scale(std, fan_in)
+    entries = math.prod(int(n) for n in shape)
+    dtype = np.dtype(dtype)
+    check_allocation(entries * (16 + dtype.itemsize), f"a {'x'.join(map(str, shape))} {dtype} weight array")
+    return (scale * rng.standard_normal(shape)).astype(dtype)
 
 
 def init_scale(std: float | str, fan_in: int) -> float:
@@ -89,7 +103,15 @@ def init_scale(std: float | str, fan_in: int) -> float:
                 f"got {std!r}"
             )
     else:
-        scale = check_real(std, "std", "weight init", low=0.0, low_open=True)
+        scale = check_real(
+            std,
+            "std",
+            "weight init",
+            low=0.0,
+            high=MAX_INIT_STD,
+            low_open=True,
+            expected=f"a positive number at most {MAX_INIT_STD:g}",
+        )
     return scale
 
 
@@ -312,6 +334,13 @@ class Network:
             self._dropout_off = was_off
             self.buffers.update(saved)
 
+    def _batch(self, x: Any, where: str) -> Any:
+        """``x`` when it holds at least one sample (a shape check; the mean loss of none is 0/0)."""
+        shape = np.shape(x)
+        if not shape or shape[0] == 0:
+            raise ValueError(f"{type(self).__name__}.{where}: expected at least one sample, got x.shape={shape}")
+        return x
+
     def _as_input(self, x: Any) -> np.ndarray:
         x = np.asarray(x)
         if x.dtype != self.dtype:
@@ -340,7 +369,7 @@ class Network:
 
     def loss(self, x: Any, t: Any, train_flg: bool = False) -> float:
         """Mean cross-entropy of the softmax of ``predict(x, train_flg)`` against ``t``, plus ½λ·Σ‖W‖²."""
-        loss = self.last_layer.forward(self.predict(x, train_flg), t)
+        loss = self.last_layer.forward(self.predict(self._batch(x, "loss"), train_flg), t)
         if self.weight_decay:
             penalty = 0.0
             for key in self._decayed:
@@ -352,7 +381,8 @@ class Network:
     def accuracy(self, x: Any, t: Any, *, batch_size: int | None = None) -> float:
         """Fraction of samples whose highest score (in evaluation mode) is the label (indices or one-hot).
 
-        ``batch_size`` bounds memory on large sets by predicting in chunks.
+        ``batch_size`` bounds memory on large sets by predicting in chunks. NaN when any score is
+        NaN (a network whose weights hold NaN has no top class; argmax would say class 0).
         """
         x = np.asarray(x)
         t = check_labels(t, x.shape[0] if x.ndim else 0, self.output_size, f"{type(self).__name__}.accuracy")
@@ -364,6 +394,8 @@ class Network:
         correct = 0
         for start in range(0, n, step):
             scores = self.predict(x[start : start + step])
+            if np.isnan(scores).any():
+                return float("nan")
             correct += int(np.count_nonzero(np.argmax(scores, axis=1) == labels[start : start + step]))
         return correct / n
 
@@ -383,7 +415,7 @@ class Network:
         for layer, ws in spaces:
             layer._ws = ws
         try:
-            self.last_layer.forward(self.predict(x, True), t)  # the penalty's value is not needed here
+            self.last_layer.forward(self.predict(self._batch(x, "gradient"), True), t)  # the penalty is not needed
             dout = self.last_layer.backward(1)
             for layer in layers[:0:-1]:
                 dout = layer.backward(dout)

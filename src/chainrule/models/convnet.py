@@ -140,7 +140,11 @@ class SimpleConvNet(_ConvNetwork):
         fn, fs = self.conv_param["filter_num"], self.conv_param["filter_size"]
         c = self.input_dim[0]
 
-        conv = Convolution(np.zeros((fn, c, fs, fs), self.dtype), np.zeros(fn, self.dtype), **self._stride_pad())
+        # A stand-in with the filters' shape, only to work out the output shape: a broadcast view allocates nothing
+        # (the real filters come from init_array, which refuses sizes that cannot fit).
+        zero = np.zeros((), self.dtype)
+        stand_in = np.broadcast_to(zero, (fn, c, fs, fs)), np.broadcast_to(zero, (fn,))
+        conv = Convolution(*stand_in, **self._stride_pad())
         conv_shape = conv.output_shape((1, *self.input_dim))
         pool = Pooling(2, 2, stride=2)
         pool_shape = pool.output_shape(conv_shape)

@@ -5,6 +5,7 @@
 - :mod:`~chainrule.train.metrics`: :func:`evaluate`, loss and accuracy on a whole set;
 - :mod:`~chainrule.train.schedule`: :class:`LRSchedule`;
 - :mod:`~chainrule.train.stopping`: :class:`EarlyStopping` and the best-epoch tracker;
+- :mod:`~chainrule.train.divergence`: :class:`DivergenceCheck`, when a finite loss has blown up;
 - :mod:`~chainrule.train.callbacks`: :class:`Callback`, how training reports progress;
 - :mod:`~chainrule.train.history`: ``history.csv`` and ``curves.png`` (:func:`plot_history`; the
   figure itself from :func:`history_figure`);
@@ -12,6 +13,7 @@
 """
 
 from chainrule.train.callbacks import Callback
+from chainrule.train.divergence import DivergenceCheck
 from chainrule.train.history import (
     HISTORY_FIELDS,
     history_figure,
@@ -31,6 +33,7 @@ __all__ = [
     "MONITORS",
     "SCHEDULES",
     "Callback",
+    "DivergenceCheck",
     "EarlyStopping",
     "LRSchedule",
     "Trainer",

@@ -20,7 +20,8 @@ def evaluate(model: Any, x: Any, t: Any, *, batch_size: int = DEFAULT_EVAL_BATCH
 
     ``loss`` is the mean cross-entropy of the softmax of ``model.predict`` (eval mode; any
     weight-decay term is not included), ``accuracy`` the fraction of rows whose top score is
-    the label. ``t`` holds class indices (N,) or one-hot rows (N, C).
+    the label. ``t`` holds class indices (N,) or one-hot rows (N, C). Both are NaN when a
+    score is NaN (weights that hold NaN): such a model has no top class to count.
     """
     x = np.asarray(x)
     t = np.asarray(t)
@@ -36,6 +37,8 @@ def evaluate(model: Any, x: Any, t: Any, *, batch_size: int = DEFAULT_EVAL_BATCH
         scores = np.asarray(model.predict(x[start : start + batch_size]))
         tb = check_labels(t[start : start + batch_size], scores.shape[0], scores.shape[1], "evaluate")
         loss, _ = softmax_cross_entropy(scores, tb)
+        if np.isnan(loss):  # a NaN score makes its row's loss NaN; argmax would call it class 0
+            return float("nan"), float("nan")
         labels = tb if tb.ndim == 1 else np.argmax(tb, axis=1)
         total_loss += loss * scores.shape[0]
         correct += int(np.count_nonzero(np.argmax(scores, axis=1) == labels))

@@ -29,6 +29,7 @@ from chainrule._rng import as_generator
 from chainrule.checkpoint import CHECKPOINT_NAME
 from chainrule.progress import EpochLog, ProgressBar
 from chainrule.train.callbacks import EpochEndFunction, hooks_of
+from chainrule.train.divergence import DivergenceCheck, TrainingDiverged, chance_accuracy
 from chainrule.train.history import History
 from chainrule.train.metrics import DEFAULT_EVAL_BATCH, evaluate
 from chainrule.train.resume import resume_training, save_training, training_state
@@ -36,20 +37,6 @@ from chainrule.train.schedule import LRSchedule
 from chainrule.train.stopping import BestEpoch, EarlyStopping
 
 __all__ = ["Trainer", "TrainingDiverged"]
-
-
-class TrainingDiverged(RuntimeError):
-    """The training loss became NaN or infinite; the message names the iteration and the lr."""
-
-    def __init__(self, loss: float, iteration: int, epoch: int, lr: float) -> None:
-        self.loss = loss
-        self.iteration = iteration
-        self.epoch = epoch
-        self.lr = lr
-        super().__init__(
-            f"training diverged: the mini-batch loss became {loss} at iteration {iteration} (epoch {epoch}) "
-            f"with learning rate {lr:g}; try a lower learning rate"
-        )
 
 
 def _model_dtype(model: Any) -> np.dtype:
@@ -80,7 +67,9 @@ class Trainer:
     stderr) ahead of the other callbacks. ``info``: JSON-able metadata stored in the
     checkpoints (e.g. the data set's name).
 
-    :meth:`fit` runs to the end and returns ``history``; a NaN or infinite loss raises
+    :meth:`fit` runs to the end and returns ``history``; a NaN or infinite loss, or a run that
+    has blown up by ``divergence``'s rule (a :class:`DivergenceCheck`; the default stops a loss
+    that stays ten times above its start for 100 steps; None turns the rule off), raises
     :class:`TrainingDiverged`. :meth:`from_checkpoint` resumes a run exactly.
     """
 
@@ -105,6 +94,7 @@ class Trainer:
         progress: bool = False,
         on_epoch_end: Callable[[Trainer, dict[str, Any]], Any] | None = None,
         info: Mapping[str, Any] | None = None,
+        divergence: DivergenceCheck | None = DivergenceCheck(),  # noqa: B008 - frozen, shared safely
     ) -> None:
         if (epochs is None) == (iters is None):
             raise ValueError(f"Trainer: give exactly one of epochs= or iters=, got epochs={epochs!r}, iters={iters!r}")
@@ -131,6 +121,12 @@ class Trainer:
         if on_epoch_end is not None:
             self.callbacks.append(EpochEndFunction(on_epoch_end))
         self.info = dict(info) if info is not None else None
+        if divergence is not None and not isinstance(divergence, DivergenceCheck):
+            raise ValueError(f"Trainer: divergence must be a DivergenceCheck or None, got {divergence!r}")
+        self.divergence = divergence
+        self._chance = chance_accuracy(self.t_train) if divergence is not None else 0.0
+        self._blowup_limit = math.inf  # set from the first step's loss (see DivergenceCheck.limit)
+        self._steps_above = 0  # consecutive mini-batch losses above the limit
 
         self.history: History = History()
         self.epoch = 0  # completed epochs
@@ -236,6 +232,7 @@ class Trainer:
         else:  # a run given in steps ends mid-epoch
             epoch_value = round(self.epoch + self._epoch_step / per_epoch, 4)
         train_loss, train_acc = evaluate(self.model, self.x_train, self.t_train, batch_size=self.eval_batch_size)
+        self._check_epoch(train_loss, train_acc, lr)
         test_loss, test_acc = evaluate(self.model, self.x_test, self.t_test, batch_size=self.eval_batch_size)
         row = {
             "epoch": epoch_value,
@@ -268,6 +265,9 @@ class Trainer:
         size = self.batch_size
         first = self._epoch_step
         loss_sum = self._loss_sum
+        check = self.divergence
+        limit, above = self._blowup_limit, self._steps_above
+        patience = check.patience if check is not None else 0
         done = 0
         try:
             for step in range(first, first + steps):
@@ -277,6 +277,21 @@ class Trainer:
                 loss = last_layer.loss
                 if not math.isfinite(loss):
                     raise TrainingDiverged(loss, self.iteration + done + 1, self.epoch + 1, lr)
+                if loss > limit:  # one comparison on the loss already computed (limit is inf when off)
+                    above += 1
+                    if above >= patience:
+                        raise TrainingDiverged(
+                            loss,
+                            self.iteration + done + 1,
+                            self.epoch + 1,
+                            lr,
+                            reason=f"the mini-batch loss stayed above {limit:.4g} ({check.factor:g} times its "
+                            f"start) for {above} steps in a row, reaching {loss:.4g}",
+                        )
+                else:
+                    above = 0
+                if limit == math.inf and check is not None:  # the run's first step: where it starts
+                    limit = self._blowup_limit = check.limit(loss, last_layer.y.shape[-1])
                 optimizer.update(params, grads)
                 loss_sum += loss
                 done += 1
@@ -286,6 +301,26 @@ class Trainer:
             self.iteration += done
             self._epoch_step += done
             self._loss_sum = loss_sum
+            self._steps_above = above
+
+    def _check_epoch(self, train_loss: float, train_acc: float, lr: float) -> None:
+        """Raise ``TrainingDiverged`` when an epoch ends blown up: the training loss far above the
+        run's start (or not finite) and the accuracy at chance (see :class:`DivergenceCheck`)."""
+        check = self.divergence
+        if check is None or self._blowup_limit == math.inf:
+            return
+        if not (math.isfinite(train_loss) and train_loss <= self._blowup_limit) and check.stalled_at_chance(
+            train_acc, self._chance
+        ):
+            raise TrainingDiverged(
+                train_loss,
+                self.iteration,
+                self.epoch,
+                lr,
+                reason=f"the training-set loss is {train_loss:.4g}, more than {self._blowup_limit:.4g} ("
+                f"{check.factor:g} times its start), and the training accuracy {train_acc:.4f} is no better "
+                f"than always answering the commonest class ({self._chance:.4f})",
+            )
 
     # ----------------------------------------------------------------------------------------
     # State, checkpoints and resuming: see chainrule.train.resume
