@@ -39,6 +39,7 @@ from chainrule.datasets import DatasetError, load_dataset
 from chainrule.models import MultiLayerNet, TwoLayerNet
 from chainrule.optim import SGD
 from chainrule.runs import load_run
+from chainrule.threads import TRAINING_THREADS, blas_threads
 from fused_loop import FusedTwoLayerNet, fused_training_run
 
 __all__ = [
@@ -671,17 +672,20 @@ def benchmark_report(
     _check_repeats(repeats, "benchmark_report")  # before minutes of step timing, not after
     (x_train, t_train, x_test, t_test), description = load_bench_data(dataset)
     rounds, per_round = (3, 20) if quick else (9, 50)
-    # The first table is measured before PyTorch is imported (its rows say whether it was).
-    paths = [label_path_benchmark(x_train, t_train, rounds=rounds, steps_per_round=per_round)]
+    # The first table is measured before PyTorch is imported (its rows say whether it was). The
+    # step tables run with chainrule train's BLAS thread count (chainrule.threads), all contenders alike.
+    with blas_threads(TRAINING_THREADS):
+        paths = [label_path_benchmark(x_train, t_train, rounds=rounds, steps_per_round=per_round)]
     allocations = allocation_table()
     threads = None
     if full:
         threads = {
             competing: thread_comparison(repeats=2 if quick else 3, competing=competing) for competing in (False, True)
         }
-    paths.append(label_path_benchmark(x_train, t_train, rounds=rounds, steps_per_round=per_round, with_torch=True))
-    gflops = gemm_gflops()
-    results = [training_step_benchmark(x_train, t_train, rounds=rounds, steps_per_round=per_round, gflops=gflops)]
+    with blas_threads(TRAINING_THREADS):
+        paths.append(label_path_benchmark(x_train, t_train, rounds=rounds, steps_per_round=per_round, with_torch=True))
+        gflops = gemm_gflops()
+        results = [training_step_benchmark(x_train, t_train, rounds=rounds, steps_per_round=per_round, gflops=gflops)]
     if larger:
         results.append(
             training_step_benchmark(
@@ -701,7 +705,8 @@ def benchmark_report(
         "",
         f"Label paths: 784-50-10 float32 training steps (batch 100, SGD), chainrule's public API against the "
         f"hand-fused loop on the same path, {rounds} interleaved rounds of {per_round} steps in rotated order, "
-        "first before PyTorch is imported, then with it imported and its step in the rotation:",
+        "first before PyTorch is imported, then with it imported and its step in the rotation; "
+        f"{TRAINING_THREADS} BLAS thread (chainrule train's default) for every contender:",
         "",
         format_path_table(paths),
         "",
@@ -719,7 +724,8 @@ def benchmark_report(
         ]
     lines += [
         "",
-        "Training step (gather a batch, forward, backward, SGD update), interleaved rounds:",
+        f"Training step (gather a batch, forward, backward, SGD update), interleaved rounds; {TRAINING_THREADS} BLAS "
+        "thread for the 784-50-10 row, the library's default for the larger ones:",
         "",
         format_step_table(results, gflops),
     ]

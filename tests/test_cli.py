@@ -567,3 +567,12 @@ def test_help_lists_the_commands_and_import_stays_light(env):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_train_threads_option(tmp_path, env):
+    # --threads takes a positive integer (a runtime choice, not a setting: run.json does not record it)
+    assert_one_line_error(cli(env, "train", "--threads", "0", *SPIRAL_FAST), "--threads")
+    out = tmp_path / "run"
+    proc = cli(env, "train", *SPIRAL_FAST, "--epochs", "2", "--threads", "2", "--out", out, "--quiet", check_rc=0)
+    assert "final test accuracy" in proc.stdout
+    assert "threads" not in json.loads((out / "run.json").read_text())["settings"]

@@ -31,7 +31,7 @@ LEVEL = {name: i for i, names in enumerate(ORDER) for name in names}
 #: Optional or heavy dependencies that may be imported inside a function, where they are used,
 #: so that ``import chainrule`` needs NumPy only (safetensors: checkpoints; PIL: predict;
 #: platformdirs: the user cache folder; fcntl: run folder locks, POSIX only).
-LAZY = {"matplotlib", "torch", "PIL", "tqdm", "safetensors", "platformdirs", "fcntl"}
+LAZY = {"matplotlib", "torch", "PIL", "tqdm", "safetensors", "platformdirs", "fcntl", "threadpoolctl"}
 
 
 def module_name(path: Path) -> str:

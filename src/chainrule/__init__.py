@@ -31,10 +31,12 @@ from chainrule.layers import (
 )
 from chainrule.models import DeepConvNet, MultiLayerNet, SimpleConvNet, TwoLayerNet
 from chainrule.optim import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop, make_optimizer
+from chainrule.threads import blas_threads
 from chainrule.train import EarlyStopping, LRSchedule, Trainer, TrainingDiverged, evaluate
 from chainrule.windows import col2im, im2col
 
 __all__ = [
+    "blas_threads",
     "AddLayer",
     "Affine",
     "Checkpoint",

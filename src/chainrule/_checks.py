@@ -224,7 +224,8 @@ def check_labels(t: Any, n: int, n_classes: int, where: str) -> np.ndarray:
             )
         if t.dtype.kind not in "biuf":
             raise ValueError(f"{where}: one-hot labels must be numeric, got dtype {t.dtype}")
-        if t.size and (not np.all(np.isfinite(t)) or t.min() < 0 or t.max() > 1):
+        # min and max propagate NaN, and a comparison with NaN is False: two passes check all.
+        if t.size and not (t.min() >= 0 and t.max() <= 1):
             raise ValueError(f"{where}: one-hot labels must lie in [0, 1], got values in [{t.min()}, {t.max()}]")
         return t
     raise ValueError(

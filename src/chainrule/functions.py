@@ -104,22 +104,25 @@ def softmax_loss(X: Any, t: Any) -> float:
 
 
 def _softmax_rows(
-    x2: np.ndarray, positions: np.ndarray | None = None, keep_shifted: bool = False, out: np.ndarray | None = None
+    x2: np.ndarray,
+    positions: np.ndarray | None = None,
+    keep_shifted: bool = False,
+    out: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
 ) -> tuple:
     """The one softmax: ``softmax``, ``log_softmax`` and the fused loss all call it.
 
     For scores ``x2`` (N, C), returns ``(y, total, shifted)``: ``y`` = softmax of each row (a
-    fresh array, or ``out``), ``total`` (N,) = Σ exp(x − max) per row, and the shifted scores
-    x − max — only those at the flat ``positions`` (the labels, read before ``exp`` can
-    underflow them), all of them when ``keep_shifted`` (a copy, or the array ``keep_shifted``
-    when it is one), else None. One ``exp`` per entry, in place.
+    fresh array, or ``out``), ``total`` (N,) = Σ exp(x − max) per row, and of the shifted
+    scores x − max: those at the flat ``positions`` (the labels, read before ``exp`` can
+    underflow them), or all of them as a copy when ``keep_shifted``, or their dot product with
+    ``weights`` (N, C) (one-hot labels: Σ t·(x − max)), else None. One ``exp`` per entry, in place.
     """
     y = np.subtract(x2, row_max(x2)[:, None], out=out)  # shifted scores (C-contiguous); becomes y in place
     if positions is not None:
         shifted = y.reshape(-1)[positions]
-    elif isinstance(keep_shifted, np.ndarray):
-        shifted = keep_shifted
-        np.copyto(shifted, y)
+    elif weights is not None:
+        shifted = float(np.vdot(weights, y))
     else:
         shifted = y.copy() if keep_shifted else None
     np.exp(y, out=y)
@@ -183,15 +186,15 @@ def cross_entropy_error(y: Any, t: Any) -> float:
     return float(-np.sum(t * np.log(np.maximum(y, tiny))) / n)
 
 
-def softmax_cross_entropy(
-    x: np.ndarray, t: np.ndarray, *, out: np.ndarray | None = None, scratch: np.ndarray | None = None
-) -> tuple[float, np.ndarray]:
+def softmax_cross_entropy(x: np.ndarray, t: np.ndarray, *, out: np.ndarray | None = None) -> tuple[float, np.ndarray]:
     """Fused softmax and mean cross-entropy for scores ``x`` (N, C) and validated labels ``t``.
 
     Returns ``(loss, y)`` where ``y = softmax(x)``. The loss comes from the log-softmax,
     ``−Σ t·(x − max − log Σ exp(x − max)) / N``, so it is exact even when a probability rounds
-    to 0. One exp per entry; ``x`` is not modified. ``out`` (N, C) receives y and ``scratch``
-    (N, C, y's dtype) the log-probabilities of one-hot labels when given (a layer's workspace).
+    to 0. For one-hot (or probability) rows it is computed as
+    ``(Σᵢ (Σⱼ tᵢⱼ)·log Σ exp(xᵢ − maxᵢ) − Σᵢⱼ tᵢⱼ·(xᵢⱼ − maxᵢ)) / N``: two dot products
+    instead of an (N, C) log-probability array. One exp per entry; ``x`` is not modified.
+    ``out`` (N, C) receives y when given (a layer's workspace).
     """
     n, c = x.shape
     if n == 0:  # the mean over no samples is 0/0
@@ -202,10 +205,12 @@ def softmax_cross_entropy(
         log_total -= picked  # −log p of each sample's label
         loss = float(log_total.sum()) / n
     else:
-        y, total, log_p = _softmax_rows(x, keep_shifted=True if scratch is None else scratch, out=out)
-        log_p -= np.log(total)[:, None]
-        if scratch is not None and t.dtype == log_p.dtype:
-            loss = -float(np.sum(np.multiply(t, log_p, out=log_p))) / n  # the same products, in place
-        else:
-            loss = -float(np.sum(t * log_p)) / n
+        y = np.subtract(x, row_max(x)[:, None], out=out)  # the shifted scores, before exp
+        label_scores = float(np.vdot(t, y))  # Σ t·(x − max), read before exp overwrites y
+        np.exp(y, out=y)
+        total = row_sums(y)
+        y /= total[:, None]
+        loss = (
+            float(np.dot(row_sums(t) if t.dtype == total.dtype else t.sum(axis=1), np.log(total))) - label_scores
+        ) / n
     return loss, y

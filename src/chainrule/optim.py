@@ -62,6 +62,10 @@ __all__ = [
 _MISSING = object()  # grads.get's default: tells a missing name from a None value
 
 
+class _RealParameter(Exception):
+    """Raised by ``Optimizer._plan`` for a parameter that is a real number rather than an array."""
+
+
 def _scaled_step(p: np.ndarray, num: np.ndarray, acc: np.ndarray, lr: float, eps: float, tmp: np.ndarray) -> None:
     """``p -= lr * num / (sqrt(acc) + eps)`` in place, with ``tmp`` as the only scratch."""
     np.sqrt(acc, out=tmp)
@@ -117,20 +121,25 @@ class Optimizer:
         book's chapter-6 comparison updates ``{"x": -7.0, "y": 2.0}``) is updated as a 0-d array
         and the new value stored back into ``params`` as a float, as the book's rebinding does.
         """
-        if isinstance(params, Mapping) and any(not isinstance(p, np.ndarray) and is_real(p) for p in params.values()):
-            arrays = {
-                k: np.array(p, dtype=np.float64) if not isinstance(p, np.ndarray) and is_real(p) else p
-                for k, p in params.items()
-            }
-            self.update(arrays, grads)
-            for k, p in params.items():
-                if arrays[k] is not p:
-                    params[k] = float(arrays[k])
+        try:
+            work = self._prepare(params, grads)
+        except _RealParameter:
+            self._update_reals(params, grads)
             return
-        work = self._prepare(params, grads)
         self.steps += 1
         self._begin_step()
         self._apply(work)
+
+    def _update_reals(self, params: Mapping[str, Any], grads: Mapping[str, Any]) -> None:
+        """``update`` for params holding real numbers: as 0-d arrays, the results stored back as floats."""
+        arrays = {
+            k: np.array(p, dtype=np.float64) if not isinstance(p, np.ndarray) and is_real(p) else p
+            for k, p in params.items()
+        }
+        self.update(arrays, grads)
+        for k, p in params.items():
+            if arrays[k] is not p:
+                params[k] = float(arrays[k])
 
     def _begin_step(self) -> None:
         """Per-step scalars (Adam's bias-corrected lr); ``self.steps`` is already incremented."""
@@ -182,7 +191,12 @@ class Optimizer:
         return f"{type(self).__name__}.update"  # built only for messages
 
     def _plan(self, key: str, p: Any, where: str) -> tuple[np.ndarray, ...]:
-        """Check a parameter array new to the optimizer; find or create its state and scratch."""
+        """Check a parameter array new to the optimizer; find or create its state and scratch.
+
+        A real number instead of an array raises ``_RealParameter``: ``update`` then takes the
+        path of the book's chapter-6 dicts of floats (checked here, off the per-step path)."""
+        if not isinstance(p, np.ndarray) and is_real(p):
+            raise _RealParameter
         if not isinstance(p, np.ndarray) or p.dtype.kind != "f":
             raise TypeError(
                 f"{where}: params[{key!r}] must be a floating NumPy array (it is updated in place), "

@@ -124,7 +124,8 @@ class Affine(ParameterLayer):
             self.db = column_sums(dout)
         else:
             dtype = dout.dtype if x.dtype == dout.dtype else np.result_type(x, dout)
-            dx_out = ws.array("dx", x.shape, np.result_type(dout, W)) if input_grad else None
+            dx_dtype = dout.dtype if W.dtype == dout.dtype else np.result_type(dout, W)
+            dx_out = ws.array("dx", x.shape, dx_dtype) if input_grad else None
             dx, self.dW = matmul_backward(
                 x, W, dout, input_grad=input_grad, dx_out=dx_out, dW_out=ws.array("dW", W.shape, dtype)
             )

@@ -44,9 +44,7 @@ class SoftmaxWithLoss:
         if ws is None:
             self.loss, self.y = softmax_cross_entropy(x, t)
         else:
-            y = ws.array("y", x.shape, x.dtype)
-            scratch = ws.array("log_p", x.shape, x.dtype) if t.ndim == 2 else None
-            self.loss, self.y = softmax_cross_entropy(x, t, out=y, scratch=scratch)
+            self.loss, self.y = softmax_cross_entropy(x, t, out=ws.array("y", x.shape, x.dtype))
         self.t = t
         return self.loss
 

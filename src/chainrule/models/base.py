@@ -336,7 +336,7 @@ class Network:
 
     def _batch(self, x: Any, where: str) -> Any:
         """``x`` when it holds at least one sample (a shape check; the mean loss of none is 0/0)."""
-        shape = np.shape(x)
+        shape = x.shape if type(x) is np.ndarray else np.shape(x)
         if not shape or shape[0] == 0:
             raise ValueError(f"{type(self).__name__}.{where}: expected at least one sample, got x.shape={shape}")
         return x
@@ -415,7 +415,8 @@ class Network:
         for layer, ws in spaces:
             layer._ws = ws
         try:
-            self.last_layer.forward(self.predict(self._batch(x, "gradient"), True), t)  # the penalty is not needed
+            x = self._as_input(self._batch(x, "gradient"))
+            self.last_layer.forward(self._forward(x, True), t)  # predict(x, True); the penalty is not needed
             dout = self.last_layer.backward(1)
             for layer in layers[:0:-1]:
                 dout = layer.backward(dout)

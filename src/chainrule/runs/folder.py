@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from chainrule.runs.settings import (
     resolve_settings,
 )
 from chainrule.train import EarlyStopping, LRSchedule, Trainer, plot_history, read_history_csv
+from chainrule.train.history import prefetch_plotting
 
 __all__ = [
     "RUN_FILE",
@@ -229,6 +231,8 @@ class Run(RunRecord):
     def _fit(self, verbose: int) -> dict[str, Any]:
         trainer = self.trainer
         write_json(self.folder / RUN_FILE, self.record)  # the settings (and this resume) before training starts
+        if "matplotlib.figure" not in sys.modules:
+            prefetch_plotting()  # curves.png is drawn at the end: import matplotlib while the first epoch trains
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             trainer.fit(verbose)
         final = trainer.final

@@ -28,6 +28,7 @@ from chainrule._checks import check_int, check_labels
 from chainrule._rng import as_generator
 from chainrule.checkpoint import CHECKPOINT_NAME
 from chainrule.progress import EpochLog, ProgressBar
+from chainrule.threads import blas_threads
 from chainrule.train.callbacks import EpochEndFunction, hooks_of
 from chainrule.train.divergence import DivergenceCheck, TrainingDiverged, chance_accuracy
 from chainrule.train.history import History
@@ -134,6 +135,9 @@ class Trainer:
         self.stopped_early = False
         self.final: dict[str, Any] | None = None  # the row describing the model as it now is
         self.best = BestEpoch(self.early_stopping) if self.early_stopping is not None else None
+        #: BLAS threads for the training steps (None: as the library is set); the evaluations
+        #: after each epoch, large products, keep the library's own count (chainrule.threads)
+        self.step_threads: int | None = None
         self._epoch_step = 0  # steps done in the current epoch
         self._loss_sum = 0.0  # sum of mini-batch losses in the current epoch
         self._perm: np.ndarray | None = None
@@ -222,7 +226,8 @@ class Trainer:
         lr = self.schedule.lr_at(self.base_lr, self.epoch, self.total_iters / per_epoch)
         self.optimizer.lr = lr
         steps = min(per_epoch - self._epoch_step, self.total_iters - self.iteration)
-        self._run_steps(steps, lr, batch_hooks)
+        with blas_threads(self.step_threads):
+            self._run_steps(steps, lr, batch_hooks)
 
         mean_loss = self._loss_sum / self._epoch_step
         if self._epoch_step == per_epoch:
