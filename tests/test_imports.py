@@ -24,7 +24,7 @@ ORDER: tuple[tuple[str, ...], ...] = (
     ("graph", "models", "optim", "datasets", "images"),
     ("layers", "gradcheck"),
     ("functions", "windows"),
-    ("_rng", "tensorfile"),
+    ("_rng", "tensorfile", "threads"),
     ("_checks", "_kernels", "_files", "_version", "progress"),
 )
 LEVEL = {name: i for i, names in enumerate(ORDER) for name in names}

@@ -415,8 +415,7 @@ class Network:
         for layer, ws in spaces:
             layer._ws = ws
         try:
-            x = self._as_input(self._batch(x, "gradient"))
-            self.last_layer.forward(self._forward(x, True), t)  # predict(x, True); the penalty is not needed
+            self.last_layer.forward(self.predict(self._batch(x, "gradient"), True), t)  # the penalty is not needed
             dout = self.last_layer.backward(1)
             for layer in layers[:0:-1]:
                 dout = layer.backward(dout)
