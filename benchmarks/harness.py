@@ -55,6 +55,7 @@ __all__ = [
     "label_path_benchmark",
     "step_timings",
     "thread_comparison",
+    "whole_run_threads",
     "format_thread_table",
     "format_path_table",
     "time_step_samples",
@@ -488,8 +489,28 @@ def thread_comparison(
     return out
 
 
-def format_thread_table(runs: dict[bool, dict[int, list[dict[str, float]]]]) -> str:
-    """The thread comparison as Markdown: best µs per step (best of the rounds) and the ratio."""
+def whole_run_threads(dataset: str, workdir: str, *, repeats: int = 3) -> dict[int, list[float]]:
+    """Seconds of the whole default ``chainrule train`` run with ``--threads 1`` and ``--threads 2``,
+    each in its own process, in rotated order for ``repeats`` rounds: the product's own A/B."""
+    out: dict[int, list[float]] = {1: [], 2: []}
+    counts = [1, 2]
+    for r in range(repeats):
+        for threads in counts[r % 2 :] + counts[: r % 2]:
+            folder = Path(workdir) / f"threads-{threads}"
+            shutil.rmtree(folder, ignore_errors=True)
+            args = ["-m", "chainrule", "train", "--dataset", dataset, "--quiet", "--out", str(folder)]
+            result = run_measured([*args, "--threads", str(threads)])
+            if result["returncode"] != 0:
+                raise RuntimeError(f"the --threads {threads} run failed: {result['stderr'].strip()[-500:]}")
+            out[threads].append(result["seconds"])
+    return out
+
+
+def format_thread_table(
+    runs: dict[bool, dict[int, list[dict[str, float]]]], whole: dict[int, list[float]] | None = None
+) -> str:
+    """The thread comparison as Markdown: best µs per step (best of the rounds) and the ratio;
+    ``whole``: the whole-run A/B of :func:`whole_run_threads` as a last row (median seconds)."""
     lines = [
         "| network | other load | 1 thread µs (best) | 2 threads µs (best) | 1 thread ÷ 2 threads |",
         "|---|---|---|---|---|",
@@ -501,6 +522,13 @@ def format_thread_table(runs: dict[bool, dict[int, list[dict[str, float]]]]) -> 
             two = min(r[f"{key}_us"] for r in by_threads[2])
             load = "a busy process on one core" if competing else "none"
             lines.append(f"| {label} | {load} | {one:,.0f} | {two:,.0f} | {one / two:.2f} |")
+    if whole:
+        one, two = statistics.median(whole[1]), statistics.median(whole[2])
+        rounds = "; ".join(f"{t}: {', '.join(f'{v:.1f}' for v in whole[t])}" for t in (1, 2))
+        lines.append(
+            f"| whole default `chainrule train`, seconds (median; rounds {rounds}) | none | {one:.2f} | {two:.2f} "
+            f"| {one / two:.2f} |"
+        )
     return "\n".join(lines)
 
 
@@ -682,6 +710,10 @@ def benchmark_report(
         threads = {
             competing: thread_comparison(repeats=2 if quick else 3, competing=competing) for competing in (False, True)
         }
+        whole_threads = None
+        if description.split(" ")[0] != "synthetic":
+            with tempfile.TemporaryDirectory() as tmp:
+                whole_threads = whole_run_threads(description.split(" ")[0], tmp, repeats=repeats)
     with blas_threads(TRAINING_THREADS):
         paths.append(label_path_benchmark(x_train, t_train, rounds=rounds, steps_per_round=per_round, with_torch=True))
         gflops = gemm_gflops()
@@ -720,7 +752,7 @@ def benchmark_report(
             "BLAS threads: best µs per chainrule step in child processes run with OPENBLAS_NUM_THREADS=1 or 2 "
             "(rotated), alone and beside a process that keeps one core busy:",
             "",
-            format_thread_table(threads),
+            format_thread_table(threads, whole_threads),
         ]
     lines += [
         "",
