@@ -1,9 +1,9 @@
 """How many threads the BLAS library under NumPy (OpenBLAS, MKL, BLIS) may use, for a block of code.
 
 A training step of the book's networks multiplies small matrices (a batch of 100 by 784 × 50):
-splitting each product over threads costs more than it saves. On the 2-core machine of
-README's "Performance" section one thread is 1.7× faster than two for the 784-50-10 network
-and 1.3× for SimpleConvNet, and much more when another program competes for the cores
+splitting each product over threads gains little, and loses much when another program competes
+for the cores. On the 2-core machine of README's "Performance" section two threads were up to
+17 % faster when nothing else ran, and one thread 1.6× faster beside one busy process
 (``python benchmarks/bench_training.py`` measures it). So ``chainrule train`` runs with
 :data:`TRAINING_THREADS` BLAS threads unless told otherwise (``--threads``, or one of
 :data:`ENV_VARIABLES` set in the environment). In a program of your own: ``with
