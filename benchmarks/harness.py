@@ -740,7 +740,7 @@ def benchmark_report(
         "first before PyTorch is imported, then with it imported and its step in the rotation; "
         f"{TRAINING_THREADS} BLAS thread (chainrule train's default) for every contender:",
         "",
-        format_path_table(paths),
+        format_path_table([p for i, p in enumerate(paths) if i == 0 or p.torch_imported]),
         "",
         "Allocation per steady training step (tracemalloc, deterministic; the book's path: one-hot labels):",
         "",

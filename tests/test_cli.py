@@ -319,7 +319,7 @@ def test_predict_reports_a_bad_image_and_goes_on(tmp_path, env, mnist_dir):
     assert len(errors) == 4
     assert errors[0].startswith("chainrule predict: error: ") and "broken.png" in errors[0]
     assert "blank.png" in errors[1] and "blank" in errors[1].split("blank.png")[1]
-    assert "bomb.png" in errors[2] and "more than 50,000,000 pixels" in errors[2]
+    assert "bomb.png" in errors[2] and "declares 4,294,836,225 pixels, more than the 50,000,000" in errors[2]
     assert "fifo.png" in errors[3] and "FIFO" in errors[3]
     assert proc.stdout.splitlines()[0] == f"{good}:" and len(proc.stdout.splitlines()) == 2
     doc = json.loads(cli(env, "predict", out, broken, good, "--json").stdout)
@@ -479,7 +479,13 @@ def test_a_blown_up_run_with_a_finite_loss_is_a_one_line_error_naming_lr(tmp_pat
         # item 11: sizes that cannot fit were a MemoryError traceback (or swapped the machine to a halt)
         (
             ["train", "--dataset", "spiral", "--hidden", "1000000000000"],
-            ["--hidden 1000000000000: too large", "weight array would need"],
+            ["--hidden 1000000000000: too large", "a training step of batch 100 would need"],
+        ),
+        # a new-user review: each weight array fit, the step's activations did not (a 37 GiB
+        # MemoryError traceback in the first step); refused before a weight is drawn
+        (
+            ["train", "--dataset", "spiral", "--hidden", "100000000"],
+            ["--hidden 100000000: too large", "a training step of batch 100 would need"],
         ),
         (
             ["gradcheck", "--batch", "100000000000"],

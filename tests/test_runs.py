@@ -402,3 +402,33 @@ def test_temp_files_of_a_killed_run_are_removed_when_the_folder_is_taken_again(t
     resume_run(tmp_path / "r", {"epochs": 2}).fit()
     left = sorted(p.name for p in (tmp_path / "r").iterdir())
     assert left == ["curves.png", "history.csv", "model.safetensors", "notes.tmp", "run.json"]
+
+
+def test_the_steps_blas_thread_count_is_recorded_and_kept_on_resume(tmp_path, monkeypatch):
+    from chainrule.threads import ENV_VARIABLES, TRAINING_THREADS
+
+    for name in ENV_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    run = start_run({**SPIRAL, "epochs": 1}, out=tmp_path / "one")
+    assert run.trainer.step_threads == TRAINING_THREADS == 1  # as chainrule train
+    run.fit()
+    assert json.loads((tmp_path / "one" / "run.json").read_text())["step_threads"] == 1
+    again = resume_run(tmp_path / "one", {"epochs": 2})
+    assert again.trainer.step_threads == 1  # the run's own count: an exact resume
+    again.close()
+
+    two = start_run({**SPIRAL, "epochs": 1}, out=tmp_path / "two", threads=2)
+    assert two.trainer.step_threads == 2
+    two.fit()
+    resumed = resume_run(tmp_path / "two", {"epochs": 2})
+    assert resumed.trainer.step_threads == 2
+    resumed.fit()
+    other = resume_run(tmp_path / "two", {"epochs": 3}, threads=1)  # asked for: noted in run.json
+    other.fit()
+    entries = json.loads((tmp_path / "two" / "run.json").read_text())["resumed"]
+    assert "step_threads" not in entries[0] and entries[1]["step_threads"] == 1
+
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")  # the environment's count is kept
+    env = start_run({**SPIRAL, "epochs": 1}, out=tmp_path / "env")
+    assert env.trainer.step_threads is None
+    env.close()

@@ -694,3 +694,29 @@ def test_a_loss_stays_above_the_limit_for_patience_steps_before_the_run_stops(st
     )
     no_check.fit()
     assert no_check.iteration == 250
+
+
+def test_a_batch_whose_step_cannot_fit_is_refused_before_training():
+    # A new-user review: --hidden 100000000 passed the weight check (each array fits on its own)
+    # and died in the first step with a 37 GiB MemoryError traceback.
+    from chainrule._checks import AllocationTooLarge
+
+    x, t = np.zeros((20, 2)), np.zeros(20, dtype=int)
+    net = TwoLayerNet(2, 3, 2, seed=0)
+    net.step_memory = lambda batch: 10**15  # as a hidden layer of 10**8 units at batch 100 would need
+    with pytest.raises(AllocationTooLarge, match="a training step of batch 10 would need"):
+        Trainer(net, SGD(lr=0.1), x, t, x, t, epochs=1, batch_size=10)
+    wide = TwoLayerNet(2, 10**6, 2, seed=0, dtype=np.float32)
+    assert wide.activation_sizes() == [10**6, 10**6, 2]
+    assert wide.step_memory(100) == 4 * 100 * (2 * 10**6 + 2) * 4 + 2 * sum(p.nbytes for p in wide.params.values())
+
+
+def test_step_threads_is_a_checked_constructor_argument_and_attribute():
+    x, t = np.zeros((20, 2)), np.zeros(20, dtype=int)
+    trainer = Trainer(TwoLayerNet(2, 3, 2, seed=0), SGD(lr=0.1), x, t, x, t, epochs=1, step_threads=1)
+    assert trainer.step_threads == 1
+    trainer.step_threads = None
+    assert trainer.step_threads is None
+    for bad in (0, -3, 2.5, "x"):
+        with pytest.raises((TypeError, ValueError), match="step_threads"):
+            trainer.step_threads = bad

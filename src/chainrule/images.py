@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import warnings
 from typing import Any
 
@@ -74,8 +75,13 @@ def load_image(path: str | os.PathLike[str], kind: str = "mnist") -> np.ndarray:
                 img = ImageOps.exif_transpose(img)
                 img.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        # Pillow refuses in open() already, before its size is known to us
-        raise ValueError(f"{path}: the image declares more than {MAX_PIXELS:,} pixels ({exc})") from None
+        # Pillow refuses in open() already, before its size is known to us; its message has the count
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        declared = f"{int(found.group(1)):,} pixels" if found else "more pixels than Pillow will open"
+        raise ValueError(
+            f"{path}: the image declares {declared}, more than the {MAX_PIXELS:,} an image may have "
+            "(a decompression bomb, or a picture to scale down first)"
+        ) from None
     except UnidentifiedImageError:
         raise ValueError(f"{path}: not an image Pillow can read (PNG, JPEG, ...)") from None
     except (OSError, SyntaxError, EOFError) as exc:  # truncated or corrupt data, as Pillow reports it

@@ -30,7 +30,7 @@ from chainrule.datasets import DATASET_NAMES, DatasetNotFoundError
 from chainrule.models import ACTIVATIONS, DTYPE_NAMES, MODEL_NAMES
 from chainrule.optim import OPTIMIZERS
 from chainrule.runs import CONV_MODELS, DEFAULT_SETTINGS, resume_run, start_run
-from chainrule.threads import TRAINING_THREADS, training_threads
+from chainrule.threads import TRAINING_THREADS
 from chainrule.train import MONITORS, SCHEDULES, TrainingDiverged
 
 __all__ = ["register", "run"]
@@ -137,8 +137,8 @@ def register(subparsers: Any) -> None:
         type=positive_int,
         metavar="N",
         default=None,
-        help=f"BLAS threads of the training steps (default: {TRAINING_THREADS}, faster for their small "
-        "products; an OPENBLAS_NUM_THREADS or OMP_NUM_THREADS set in the environment is kept)",
+        help=f"BLAS threads of the training steps (default: {TRAINING_THREADS}, or with --resume the run's own; "
+        "an OPENBLAS_NUM_THREADS or OMP_NUM_THREADS set in the environment is kept)",
     )
     shown = out.add_mutually_exclusive_group()
     shown.add_argument("--no-progress", action="store_true", help="no progress bar (the epoch lines stay)")
@@ -168,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
         if args.out is not None:
             raise UsageError("--resume continues the run in its own folder; leave out --out")
         try:
-            run_ = resume_run(args.resume, given, data_progress=data_progress)
+            run_ = resume_run(args.resume, given, data_progress=data_progress, threads=args.threads)
         except DatasetNotFoundError as exc:
             raise dataset_not_found(exc) from None  # a run keeps its data set: only the folder can change
         if run_.fresh:
@@ -184,14 +184,13 @@ def run(args: argparse.Namespace) -> int:
             )
     else:
         try:
-            run_ = start_run(given, out=args.out, argv=sys.argv[1:], data_progress=data_progress)
+            run_ = start_run(given, out=args.out, argv=sys.argv[1:], data_progress=data_progress, threads=args.threads)
         except DatasetNotFoundError as exc:
             raise dataset_not_found(exc, switch_to=_other_datasets(exc.dataset, given)) from None
         except AllocationTooLarge as exc:  # refused before allocating: say which options made it
             raise too_large(exc, {k: given.get(k) for k in ("hidden", "filters", "batch_size")}) from None
     trainer, out_dir = run_.trainer, run_.folder
 
-    trainer.step_threads = training_threads(args.threads)  # the steps' small products: one thread is faster
     try:
         final = run_.fit(verbose)
     except KeyboardInterrupt:

@@ -27,7 +27,7 @@ import numpy as np
 
 from chainrule._checks import check_allocation, check_float_dtype, check_int, check_labels, check_real
 from chainrule.gradcheck import numerical_gradient
-from chainrule.layers import BatchNormalization, Dropout, SoftmaxWithLoss
+from chainrule.layers import Affine, BatchNormalization, Dropout, SoftmaxWithLoss
 from chainrule.layers.base import Workspace
 from chainrule.tensorfile import check_section, read_tensor_file, section, write_tensor_file
 
@@ -80,7 +80,8 @@ def init_array(
     scale = init_scale(std, fan_in)
     entries = math.prod(int(n) for n in shape)
     dtype = np.dtype(dtype)
-    check_allocation(entries * (16 + dtype.itemsize), f"a {'x'.join(map(str, shape))} {dtype} weight array")
+    what = f"initialising a {'x'.join(map(str, shape))} {dtype} weight array (its float64 draw, then the array)"
+    check_allocation(entries * (16 + dtype.itemsize), what)
     return (scale * rng.standard_normal(shape)).astype(dtype)
 
 
@@ -113,6 +114,17 @@ def init_scale(std: float | str, fan_in: int) -> float:
             expected=f"a positive number at most {MAX_INIT_STD:g}",
         )
     return scale
+
+
+#: Arrays of each layer's output size that a training step keeps (output, mask, gradient, scratch).
+STEP_ARRAYS = 4
+
+
+def step_bytes(entries_per_sample: int, batch_size: int, itemsize: int, param_bytes: int) -> int:
+    """The memory a training step keeps, estimated: the workspaces, :data:`STEP_ARRAYS` arrays of
+    every layer's output (``entries_per_sample`` summed over the layers, per sample), plus a
+    gradient and an optimizer scratch array per parameter (``param_bytes`` of parameters)."""
+    return STEP_ARRAYS * batch_size * entries_per_sample * itemsize + 2 * param_bytes
 
 
 N = TypeVar("N", bound="Network")
@@ -436,6 +448,35 @@ class Network:
         if copy:
             grads = {key: g.copy() for key, g in grads.items()}
         return grads
+
+    def activation_sizes(self, *, windows: bool = False) -> list[int]:
+        """Entries per sample of each layer's output, from the shapes alone (nothing is allocated).
+
+        ``windows``: a convolution's entry counts its input windows too (C·FH·FW per output
+        position, the matrix its product reads).
+        """
+        shape = tuple(self.input_shape)
+        sizes = []
+        for layer in self.layers.values():
+            output_shape = getattr(layer, "output_shape", None)
+            extra = 0
+            if output_shape is not None:  # Convolution, Pooling
+                shape = tuple(output_shape((1, *shape))[1:])
+                W = getattr(layer, "W", None)
+                if windows and W is not None:
+                    extra = math.prod(W.shape[1:]) * math.prod(shape[1:])
+            elif isinstance(layer, Affine):
+                shape = (int(layer.W.shape[1]),)
+            sizes.append(math.prod(shape) + extra)  # elementwise layers keep the shape
+        return sizes
+
+    def step_memory(self, batch_size: int) -> int:
+        """Bytes a training step on ``batch_size`` samples keeps, estimated from the shapes
+        (:func:`step_bytes`, with a convolution's windows counted). ``Trainer`` refuses a batch
+        whose step cannot fit."""
+        param_bytes = sum(int(p.nbytes) for p in self.params.values())
+        entries = sum(self.activation_sizes(windows=True))
+        return step_bytes(entries, batch_size, self.dtype.itemsize, param_bytes)
 
     def _workspaces(self, layers: tuple[Any, ...]) -> tuple[tuple[Any, Workspace], ...]:
         """(layer, its workspace) for ``layers`` and the loss: made on the first ``gradient``, and

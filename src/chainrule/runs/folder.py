@@ -16,11 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from chainrule._checks import is_int
+from chainrule._checks import check_allocation, is_int
 from chainrule._files import remove_temp_files, write_json
 from chainrule.checkpoint import CHECKPOINT_NAME, Checkpoint, load_checkpoint
 from chainrule.datasets import DATASET_NAMES, load_dataset
-from chainrule.models import build_model
+from chainrule.models import build_model, model_blueprint
+from chainrule.models.base import step_bytes
 from chainrule.optim import make_optimizer
 from chainrule.runs.records import dataset_fingerprint, library_versions
 from chainrule.runs.settings import (
@@ -33,6 +34,7 @@ from chainrule.runs.settings import (
     option,
     resolve_settings,
 )
+from chainrule.threads import training_threads
 from chainrule.train import EarlyStopping, LRSchedule, Trainer, plot_history, read_history_csv
 from chainrule.train.history import prefetch_plotting
 
@@ -132,6 +134,7 @@ _RECORD_TYPES: dict[str, tuple[type, ...]] = {
     "resumed": (list,),
     "result": (dict, type(None)),
     "argv": (list,),
+    "step_threads": (int, type(None)),
 }
 
 
@@ -357,6 +360,7 @@ def start_run(
     callbacks: Sequence[Any] = (),
     progress: bool = False,
     data_progress: Any = False,
+    threads: int | None = None,
 ) -> Run:
     """A new run of ``settings`` (any of :data:`DEFAULT_SETTINGS`; the rest default) in folder ``out``.
 
@@ -364,7 +368,10 @@ def start_run(
     run.json and returns the :class:`Run`; call ``run.fit()`` to train. ``callbacks`` and
     ``progress`` go to the Trainer, ``data_progress`` to the data set loader (a download bar);
     ``argv`` is recorded in run.json. ``start_run({"dataset": "spiral", "epochs": 5}).fit()``
-    is ``chainrule train --dataset spiral --epochs 5``.
+    is ``chainrule train --dataset spiral --epochs 5``. ``threads``: BLAS threads of the
+    training steps, as ``chainrule train --threads`` (default: :func:`~chainrule.threads.training_threads`,
+    1 unless the environment sets a count); recorded in run.json as ``step_threads``, which a
+    resume keeps (results differ in the last bits between thread counts).
 
     The folder is claimed before anything else is done: the default one is created exclusively
     (two runs started in the same second get ``runs/<time>`` and ``runs/<time>-1``), and ``out``
@@ -374,7 +381,8 @@ def start_run(
     settings = resolve_settings(settings or {})
     folder, lock, created = _claim_folder(out)
     try:
-        return _new_run(settings, folder, lock, argv, callbacks, progress, data_progress)
+        step_threads = training_threads(threads)
+        return _new_run(settings, folder, lock, argv, callbacks, progress, data_progress, step_threads=step_threads)
     except BaseException:
         _release(folder, lock, created)
         raise
@@ -388,12 +396,15 @@ def _new_run(
     callbacks: Sequence[Any],
     progress: bool,
     data_progress: Any,
+    *,
+    step_threads: int | None,
     **extra: Any,
 ) -> Run:
     """The run of resolved ``settings`` in the claimed ``folder``: data, model, optimizer, trainer, run.json."""
     (x_train, t_train), (x_test, t_test) = _load_data(settings, data_progress)
     fingerprint = dataset_fingerprint(settings["dataset"], x_train, t_train, x_test, t_test)
     config = model_config(settings, x_train.shape[1:], n_classes_of(settings["dataset"], t_train, t_test))
+    _check_step_fits(config, settings["batch_size"])
     rng = np.random.default_rng(settings["seed"])
     model = build_model(config, seed=rng)
     optimizer = make_optimizer(settings["optimizer"], lr=settings["lr"])
@@ -418,6 +429,7 @@ def _new_run(
         callbacks=callbacks,
         progress=progress,
         info={"dataset": settings["dataset"], "data_dir": settings["data_dir"]},
+        step_threads=step_threads,
     )
     record = {
         "command": "chainrule train",
@@ -429,10 +441,22 @@ def _new_run(
         "model": model.config,
         "optimizer": optimizer.config,
         "versions": library_versions(),
+        "step_threads": step_threads,
         **extra,
     }
     write_json(folder / RUN_FILE, record)
     return Run(folder, record, trainer, _lock=lock)
+
+
+def _check_step_fits(config: Mapping[str, Any], batch_size: int) -> None:
+    """Refuse, before any weight is drawn, a run whose training step cannot fit: the fully
+    connected layers' widths from the model's blueprint (its parameter shapes, no memory), at
+    ``batch_size``. The Trainer checks the built model again, convolutions included."""
+    params, _ = model_blueprint(config)
+    widths = sum(int(p.shape[1]) for p in params.values() if p.ndim == 2)  # each Affine's output (and what follows it)
+    itemsize = next(iter(params.values())).dtype.itemsize
+    nbytes = step_bytes(2 * widths, batch_size, itemsize, sum(p.size * itemsize for p in params.values()))
+    check_allocation(nbytes, f"a training step of batch {batch_size}")
 
 
 def resume_run(
@@ -442,6 +466,7 @@ def resume_run(
     callbacks: Sequence[Any] = (),
     progress: bool = False,
     data_progress: Any = False,
+    threads: int | None = None,
 ) -> Run:
     """The run in ``folder``, ready to continue exactly where its last checkpoint left it.
 
@@ -451,14 +476,18 @@ def resume_run(
 
     A folder whose run stopped before its first epoch ended holds run.json but no checkpoint:
     its run then starts afresh from the recorded settings (``run.fresh`` is True). The folder is
-    locked while the run writes into it (RunError if another run holds it).
+    locked while the run writes into it (RunError if another run holds it). ``threads``: BLAS
+    threads of the steps; by default the run's own (``step_threads`` in run.json; a run from
+    before chainrule recorded it used the library's count), so that the resume is exact.
     """
     path = Path(folder).expanduser()
     label = option("resume", path, python=str(path))
     _read_run_file(path, label)
     lock = _lock_folder(path, label)
     try:
-        return _resume(path, label, _read_run_file(path, label), settings, lock, callbacks, progress, data_progress)
+        record = _read_run_file(path, label)
+        step_threads = training_threads(threads) if threads is not None else record.get("step_threads")
+        return _resume(path, label, record, settings, lock, callbacks, progress, data_progress, step_threads)
     except BaseException:
         _release(path, lock, False)
         raise
@@ -473,6 +502,7 @@ def _resume(
     callbacks: Sequence[Any],
     progress: bool,
     data_progress: Any,
+    step_threads: int | None,
 ) -> Run:
     given = dict(settings or {})
     unknown = [k for k in given if k not in DEFAULT_SETTINGS]
@@ -505,6 +535,7 @@ def _resume(
             callbacks,
             progress,
             data_progress,
+            step_threads=step_threads,
             resumed=[*record.get("resumed", []), restart],
         )
         run.fresh = True
@@ -532,8 +563,10 @@ def _resume(
         progress=progress,
     )
     trainer.info = {"dataset": resolved["dataset"], "data_dir": resolved["data_dir"]}
+    trainer.step_threads = step_threads
     record["settings"] = resolved
-    record.setdefault("resumed", []).append(
-        {"at": time.strftime("%Y-%m-%dT%H:%M:%S"), "epoch": trainer.epoch, "iteration": trainer.iteration}
-    )
+    entry = {"at": time.strftime("%Y-%m-%dT%H:%M:%S"), "epoch": trainer.epoch, "iteration": trainer.iteration}
+    if step_threads != record.get("step_threads"):
+        entry["step_threads"] = step_threads  # resumed with another thread count than it started with
+    record.setdefault("resumed", []).append(entry)
     return Run(path, record, trainer, _lock=lock)  # run.json changes when the run is fitted, not before

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule._checks import check_int, check_labels
+from chainrule._checks import check_allocation, check_int, check_labels
 from chainrule._rng import as_generator
 from chainrule.checkpoint import CHECKPOINT_NAME
 from chainrule.progress import EpochLog, ProgressBar
@@ -66,7 +66,10 @@ class Trainer:
     ``on_epoch_end(trainer, row)``, a shorthand for a callback with that one hook, run after the
     ``callbacks``. ``progress``: show :class:`chainrule.progress.ProgressBar` (a tqdm bar on
     stderr) ahead of the other callbacks. ``info``: JSON-able metadata stored in the
-    checkpoints (e.g. the data set's name).
+    checkpoints (e.g. the data set's name). ``step_threads``: BLAS threads for the training
+    steps (None: the library's own count; the evaluations always keep it; see
+    :mod:`chainrule.threads`). A batch whose activations cannot fit in memory is refused here,
+    before anything is trained (:class:`~chainrule._checks.AllocationTooLarge`).
 
     :meth:`fit` runs to the end and returns ``history``; a NaN or infinite loss, or a run that
     has blown up by ``divergence``'s rule (a :class:`DivergenceCheck`; the default stops a loss
@@ -96,6 +99,7 @@ class Trainer:
         on_epoch_end: Callable[[Trainer, dict[str, Any]], Any] | None = None,
         info: Mapping[str, Any] | None = None,
         divergence: DivergenceCheck | None = DivergenceCheck(),  # noqa: B008 - frozen, shared safely
+        step_threads: int | None = None,
     ) -> None:
         if (epochs is None) == (iters is None):
             raise ValueError(f"Trainer: give exactly one of epochs= or iters=, got epochs={epochs!r}, iters={iters!r}")
@@ -103,6 +107,9 @@ class Trainer:
         self.iters = None if iters is None else check_int(iters, "iters", "Trainer")
         self.batch_size = check_int(batch_size, "batch_size", "Trainer")
         self.eval_batch_size = check_int(eval_batch_size, "eval_batch_size", "Trainer")
+        step_memory = getattr(model, "step_memory", None)
+        if step_memory is not None:  # a step keeps a few arrays of each layer's output: refuse what cannot fit
+            check_allocation(step_memory(self.batch_size), f"a training step of batch {self.batch_size}")
         self.model = model
         self.optimizer = optimizer
         dtype = _model_dtype(model)
@@ -135,9 +142,7 @@ class Trainer:
         self.stopped_early = False
         self.final: dict[str, Any] | None = None  # the row describing the model as it now is
         self.best = BestEpoch(self.early_stopping) if self.early_stopping is not None else None
-        #: BLAS threads for the training steps (None: as the library is set); the evaluations
-        #: after each epoch, large products, keep the library's own count (chainrule.threads)
-        self.step_threads: int | None = None
+        self.step_threads = step_threads
         self._epoch_step = 0  # steps done in the current epoch
         self._loss_sum = 0.0  # sum of mini-batch losses in the current epoch
         self._perm: np.ndarray | None = None
@@ -341,6 +346,16 @@ class Trainer:
         if folder is None:
             return None
         return save_training(self, folder)
+
+    @property
+    def step_threads(self) -> int | None:
+        """BLAS threads for the training steps (None: as the library is set); the evaluations
+        after each epoch, large products, keep the library's own count (:mod:`chainrule.threads`)."""
+        return self._step_threads
+
+    @step_threads.setter
+    def step_threads(self, value: int | None) -> None:
+        self._step_threads = None if value is None else check_int(value, "step_threads", "Trainer")
 
     @classmethod
     def from_checkpoint(
