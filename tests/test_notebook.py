@@ -78,3 +78,21 @@ def test_training_shows_a_finished_bar_and_one_line_per_epoch(executed):
     else:  # no ipywidgets: tqdm's text bar on stderr, last frame 100%
         err = "".join(text(o["text"]) for o in outputs if o["output_type"] == "stream" and o["name"] == "stderr")
         assert "100%" in err.rsplit("\r", 1)[-1] and "40/40" in err
+
+
+def test_two_players_display_inline_each_with_its_own_ids(executed):
+    import re
+
+    (apple,) = output_of(executed, 'draw_graph(price, format="html")')
+    (fan_out,) = output_of(executed, 'draw_graph(z, format="html")')
+    pages = [text(o["data"]["text/html"]) for o in (apple, fan_out)]
+    for page in pages:
+        assert (
+            'class="chainrule-player"' in page
+            and "<script" in page
+            and "http" not in page.replace("http://www.w3.org/2000/svg", "")
+        )  # self-contained: nothing fetched
+    ids = [set(re.findall(r'id="(chainrule-player-[0-9a-f]+)"', page)) for page in pages]
+    assert all(len(i) == 1 for i in ids) and ids[0] != ids[1]  # scoped: two players, two ids
+    assert "d(tax) = dout · apple_price = 1 · 200 = 200" in pages[0]
+    assert "d(apple_price) = dout · tax = 1 · 1.1 = 1.1" in pages[0]
