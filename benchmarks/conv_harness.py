@@ -28,7 +28,7 @@ from book_code import BookSimpleConvNet
 from chainrule.models import SimpleConvNet
 from chainrule.optim import SGD
 from chainrule.train import evaluate
-from harness import BenchResult, format_step_table, time_step_samples
+from harness import BenchResult, format_step_table, median_and_best, time_step_samples
 
 __all__ = ["CONTENDERS", "conv_floor_us", "conv_report", "convnet_contenders", "convnet_step_benchmark"]
 
@@ -134,12 +134,10 @@ def convnet_step_benchmark(
     batches = np.random.default_rng(seed)
     n = x.shape[0]
     steps = {name: (lambda s=c["step"]: s(batches.integers(0, n, batch_size))) for name, c in contenders.items()}
-    samples = time_step_samples(steps, rounds=rounds, steps_per_round=steps_per_round, settle=1)
-    us = {name: statistics.median(v) for name, v in samples.items()}
+    us, best = median_and_best(time_step_samples(steps, rounds=rounds, steps_per_round=steps_per_round, settle=1))
     notes = [] if "torch" in contenders or "torch" not in include else ["PyTorch not installed: skipped"]
     label = f"SimpleConvNet {'x'.join(map(str, x.shape[1:]))}, 30 5x5 filters, batch {batch_size}"
     sizes = [int(np.prod(x.shape[1:])), 100, 10]
-    best = {name: min(v) for name, v in samples.items()}
     return BenchResult(label, sizes, batch_size, us, conv_floor_us(batch_size, gflops), notes, best)
 
 

@@ -126,7 +126,15 @@ def time_steps(
 ) -> dict[str, float]:
     """Median µs per call of each step function over the rounds of :func:`time_step_samples`."""
     samples = time_step_samples(steps, rounds=rounds, steps_per_round=steps_per_round, settle=settle)
-    return {name: statistics.median(values) for name, values in samples.items()}
+    return median_and_best(samples)[0]
+
+
+def median_and_best(samples: dict[str, list[float]]) -> tuple[dict[str, float], dict[str, float]]:
+    """``(median, best)`` µs of each name's rounds, as :class:`BenchResult` holds them."""
+    return (
+        {name: statistics.median(values) for name, values in samples.items()},
+        {name: min(values) for name, values in samples.items()},
+    )
 
 
 @dataclass
@@ -249,9 +257,7 @@ def training_step_benchmark(
             notes.append("PyTorch not installed: skipped")
         else:
             steps["torch"] = make(x, t, next_idx)
-    samples = time_step_samples(steps, rounds=rounds, steps_per_round=steps_per_round)
-    us = {name: statistics.median(v) for name, v in samples.items()}
-    best = {name: min(v) for name, v in samples.items()}
+    us, best = median_and_best(time_step_samples(steps, rounds=rounds, steps_per_round=steps_per_round))
     rate = gemm_gflops() if gflops is None else gflops
     label = "-".join(map(str, sizes)) + f", batch {batch_size}"
     return BenchResult(label, sizes, batch_size, us, step_floor_us(sizes, batch_size, rate), notes, best)

@@ -11,7 +11,7 @@ import numpy as np
 
 from chainrule._checks import check_real_input, require_forward
 from chainrule.functions import sigmoid
-from chainrule.layers.base import Workspace
+from chainrule.layers.base import Workspace, result_dtype
 from chainrule.layers.rules import LocalRule
 
 __all__ = ["Exp", "Log", "Relu", "Sigmoid", "Tanh"]
@@ -78,8 +78,7 @@ class Relu:
 
 def _grad_buffer(ws: Workspace, y: np.ndarray, dout: Any) -> np.ndarray:
     """The workspace array for dx = dout · f'(x) of an elementwise layer with output ``y``."""
-    dtype = y.dtype if getattr(dout, "dtype", None) == y.dtype else np.result_type(dout, y)
-    return ws.like("dx", y, dtype)
+    return ws.like("dx", y, result_dtype(y, dout))
 
 
 class Sigmoid:

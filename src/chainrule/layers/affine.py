@@ -8,7 +8,7 @@ import numpy as np
 
 from chainrule._checks import check_real_input, require_forward
 from chainrule._kernels import column_sums
-from chainrule.layers.base import ParameterLayer, Workspace
+from chainrule.layers.base import ParameterLayer, Workspace, result_dtype
 from chainrule.layers.rules import LocalRule
 
 __all__ = ["Affine", "MatMul", "matmul_backward"]
@@ -92,7 +92,7 @@ class Affine(ParameterLayer):
             out = x2 @ self.W
             out += self.b  # out is a fresh array: adding in place saves a temporary
             return out
-        dtype = x2.dtype if x2.dtype == self.W.dtype else np.result_type(x2, self.W)
+        dtype = result_dtype(x2, self.W)
         shape = (x2.shape[0], self.W.shape[1])
         out = np.matmul(x2, self.W, out=ws.array("out", shape, dtype))
         # b copied onto every row, then one elementwise add: a broadcasting add would allocate
@@ -123,12 +123,9 @@ class Affine(ParameterLayer):
             dx, self.dW = matmul_backward(x, W, dout, input_grad=input_grad)
             self.db = column_sums(dout)
         else:
-            dtype = dout.dtype if x.dtype == dout.dtype else np.result_type(x, dout)
-            dx_dtype = dout.dtype if W.dtype == dout.dtype else np.result_type(dout, W)
-            dx_out = ws.array("dx", x.shape, dx_dtype) if input_grad else None
-            dx, self.dW = matmul_backward(
-                x, W, dout, input_grad=input_grad, dx_out=dx_out, dW_out=ws.array("dW", W.shape, dtype)
-            )
+            dx_out = ws.array("dx", x.shape, result_dtype(dout, W)) if input_grad else None
+            dW_out = ws.array("dW", W.shape, result_dtype(x, dout))
+            dx, self.dW = matmul_backward(x, W, dout, input_grad=input_grad, dx_out=dx_out, dW_out=dW_out)
             self.db = column_sums(dout, out=ws.array("db", self.b.shape, dout.dtype))
         if dx is None or len(self._x_shape) == 2:
             return dx

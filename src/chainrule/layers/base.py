@@ -6,7 +6,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-__all__ = ["ParameterLayer", "Workspace"]
+__all__ = ["ParameterLayer", "Workspace", "result_dtype"]
+
+
+def result_dtype(a: Any, b: Any) -> np.dtype:
+    """The dtype of an arithmetic result of ``a`` and ``b``: ``a``'s when both share it (the
+    training path's case, without NumPy's promotion machinery), else ``np.result_type``."""
+    dtype = getattr(a, "dtype", None)
+    return dtype if dtype is not None and dtype == getattr(b, "dtype", None) else np.result_type(a, b)
 
 
 class Workspace:

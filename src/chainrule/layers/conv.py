@@ -18,7 +18,7 @@ import numpy as np
 from chainrule._checks import as_float_array, check_int, require_forward
 from chainrule._kernels import row_sums
 from chainrule.layers.affine import matmul_backward
-from chainrule.layers.base import ParameterLayer, Workspace
+from chainrule.layers.base import ParameterLayer, Workspace, result_dtype
 from chainrule.layers.rules import LocalRule
 from chainrule.windows import offset_slices, out_size, pad_images, patch_matrix, scatter_patches
 
@@ -119,8 +119,8 @@ class Convolution(ParameterLayer):
             padded = ws.array("padded", (n, c, x.shape[2] + 2 * p, x.shape[3] + 2 * p), x.dtype) if p else None
             blocks = ws.array("cols", (c, fh, fw, n, oh, ow), x.dtype)
             cols = patch_matrix(x, fh, fw, self.stride, p, out=blocks, padded=padded)
-            dtype = x.dtype if x.dtype == self.W.dtype else np.result_type(x, self.W)
-            out = np.matmul(self.W.reshape(fn, -1), cols, out=ws.array("out", (fn, n * oh * ow), dtype))
+            out_buffer = ws.array("out", (fn, n * oh * ow), result_dtype(x, self.W))
+            out = np.matmul(self.W.reshape(fn, -1), cols, out=out_buffer)
         out += self.b[:, None]  # out is this layer's own array: adding in place saves a temporary
         self._x_shape, self._cols = x.shape, cols
         return out.reshape(fn, n, oh, ow).transpose(1, 0, 2, 3)
@@ -153,8 +153,8 @@ class Convolution(ParameterLayer):
                 cols,
                 dout2,
                 weight_grad=input_grad,
-                dx_out=ws.array("dW", W2.shape, np.result_type(dout2, cols)),
-                dW_out=ws.array("dcols", cols.shape, np.result_type(W2, dout2)) if input_grad else None,
+                dx_out=ws.array("dW", W2.shape, result_dtype(dout2, cols)),
+                dW_out=ws.array("dcols", cols.shape, result_dtype(W2, dout2)) if input_grad else None,
             )
             self.db = row_sums(dout2, out=ws.array("db", self.b.shape, dout2.dtype))
         self.dW = dW2.reshape(self.W.shape)

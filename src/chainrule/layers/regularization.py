@@ -8,7 +8,7 @@ import numpy as np
 
 from chainrule._checks import as_float_array, check_bool, check_fraction, check_real, require_forward
 from chainrule._rng import as_generator
-from chainrule.layers.base import ParameterLayer, Workspace
+from chainrule.layers.base import ParameterLayer, Workspace, result_dtype
 
 __all__ = ["BatchNormalization", "Dropout"]
 
@@ -76,9 +76,7 @@ class Dropout:
         ws = self._ws
         if ws is None or self._mask.ndim == 0:
             return dout * self._mask
-        mask = self._mask
-        dtype = mask.dtype if getattr(dout, "dtype", None) == mask.dtype else np.result_type(dout, mask)
-        return np.multiply(dout, self._mask, out=ws.like("dx", self._mask, dtype))
+        return np.multiply(dout, self._mask, out=ws.like("dx", self._mask, result_dtype(self._mask, dout)))
 
 
 class BatchNormalization(ParameterLayer):
